@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:
+#   make quickstart   creates .venv, installs mrekit, runs the main job on the bundled SNIPS data
+#   make test         creates .venv if needed, installs mrekit with its test extras, runs the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch where a local file offers it; elsewhere pip fetches this version.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.mrekit-installed
+
+.PHONY: quickstart test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/mrekit stats snips:train
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

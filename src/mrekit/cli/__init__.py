@@ -1,0 +1,24 @@
+"""The ``mrekit`` command line: one module per command, each a plain function plus a thin typer wrapper."""
+
+from __future__ import annotations
+
+import typer
+
+from mrekit.cli import convert, evaluate, stats, validate
+
+app = typer.Typer(
+    name="mrekit",
+    help="Joint text-level and word-level information extraction (Mutual Reinforcement Effect).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("convert")(convert.command)
+app.command("validate")(validate.command)
+app.command("stats")(stats.command)
+app.command("evaluate")(evaluate.command)
+
+
+def main() -> None:
+    """Entry point of the ``mrekit`` console script."""
+    app()

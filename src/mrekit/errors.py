@@ -1,0 +1,105 @@
+"""Errors with stable codes, in the spirit of spaCy's ``Errors`` table.
+
+Every error a user can provoke with bad input carries a code (``E1xx``), the
+place it happened (file and line, or a request field) and what to do about it.
+The codes are part of the public API: tests and users may match on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Stable error codes and what they mean. Keep codes once published.
+CODES: dict[str, str] = {
+    "E100": "file or folder not found",
+    "E101": "empty input: no examples",
+    "E102": "bytes that are not UTF-8",
+    "E103": "malformed JSON",
+    "E104": "a field has the wrong type or is missing",
+    "E110": "span offsets outside the text",
+    "E111": "span start not before its end",
+    "E112": "span surface string differs from the text at its offsets",
+    "E113": "overlapping spans where overlaps are not allowed",
+    "E114": "relation refers to a span that does not exist",
+    "E115": "event refers to a span that does not exist",
+    "E120": "BIO token and tag counts differ",
+    "E121": "malformed BIO tag",
+    "E122": "parallel files have different line counts",
+    "E123": "text cannot be written as whitespace tokens without changing it",
+    "E124": "tokens do not spell out the declared text",
+    "E125": "span begins or ends with whitespace, which word-based formats cannot express",
+    "E130": "unknown format",
+    "E131": "format cannot be inferred",
+    "E132": "optional dependency missing",
+    "E140": "malformed XML",
+    "E150": "malformed generative string",
+    "E160": "gold and predicted files do not match",
+    "E170": "output already exists",
+}
+
+
+class MrekitError(Exception):
+    """An error caused by the user's input, with a stable code and location.
+
+    Args:
+        code: A key of :data:`CODES`, e.g. ``"E110"``.
+        message: What is wrong, in one sentence.
+        path: The file the problem is in, if any.
+        line: The 1-based line number in ``path``, if known.
+        field: The request or record field at fault, if any.
+        hint: What the user can do about it.
+
+    Example:
+        >>> str(MrekitError("E110", "end 9 > text length 5", path="a.jsonl", line=3))
+        '[E110] a.jsonl:3: end 9 > text length 5'
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def location(self) -> str:
+        """``file:line`` (or ``file``, or ``field``) where the problem is."""
+        parts = []
+        if self.path is not None:
+            parts.append(self.path if self.line is None else f"{self.path}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.field is not None:
+            parts.append(f"field '{self.field}'")
+        return " ".join(parts)
+
+    def at(self, path: str | Path | None = None, line: int | None = None) -> MrekitError:
+        """Return a copy of this error located at ``path``/``line`` (keeps known values)."""
+        return MrekitError(
+            self.code,
+            self.message,
+            path=self.path if self.path is not None else path,
+            line=self.line if self.line is not None else line,
+            field=self.field,
+            hint=self.hint,
+        )
+
+    def __str__(self) -> str:
+        loc = self.location
+        text = f"[{self.code}] {loc}: {self.message}" if loc else f"[{self.code}] {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
