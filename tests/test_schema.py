@@ -21,7 +21,13 @@ def test_round_trip_dict_keeps_every_level():
         meta={"lang": "en"},
     )
     data = ex.to_dict()
-    assert data["spans"][0] == {"start": 4, "end": 8, "label": "aspect", "text": "food", "attrs": {"polarity": "positive"}}
+    assert data["spans"][0] == {
+        "start": 4,
+        "end": 8,
+        "label": "aspect",
+        "text": "food",
+        "attrs": {"polarity": "positive"},
+    }
     back = Example.from_dict(data)
     assert back == ex
     assert back.spans[0].attrs == {"polarity": "positive"}
@@ -80,3 +86,11 @@ def test_from_dict_rejects_bad_fields(data, field):
 
 def test_single_label_spelling_is_accepted():
     assert Example.from_dict({"text": "a", "label": "x"}).labels == ["x"]
+
+
+def test_every_overlap_with_a_long_span_is_reported():
+    ex = Example("abcdefghij", spans=[Span(0, 10, "a"), Span(1, 2, "b"), Span(3, 4, "c")])
+    assert [p.message for p in validate(ex, allow_overlap=False)] == [
+        "spans[0] and spans[1] overlap",
+        "spans[0] and spans[2] overlap",
+    ]

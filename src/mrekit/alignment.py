@@ -239,8 +239,10 @@ def _offsets_from_tokenizers(tokenizer: Any, text: str, max_length: int | None) 
         enc = tokenizer.encode(text)
     finally:
         # The caller's tokenizer is shared state: put its truncation back as it was.
-        if max_length is not None:
-            tokenizer.no_truncation() if saved is None else tokenizer.enable_truncation(**saved)
+        if max_length is not None and saved is None:
+            tokenizer.no_truncation()
+        elif max_length is not None:
+            tokenizer.enable_truncation(**saved)
     real = [not special for special in enc.special_tokens_mask]
     return TokenOffsets(list(enc.offsets), real, list(enc.tokens), list(enc.ids), bool(enc.overflowing))
 
@@ -279,7 +281,10 @@ def char_spans_to_token_spans(
     In ``strict`` mode a span with a boundary inside a token is not aligned
     (``misaligned``); in ``expand`` mode it is snapped outward to the tokens
     covering it (``expanded``). A span covering no token (``no_token``) or
-    reaching past the truncation point (``truncated``) is never aligned.
+    reaching past the truncation point (``truncated``) is never aligned. A span
+    whose edge lies in text no token covers (whitespace) is aligned to the
+    tokens inside it and reported as ``trimmed``. So a span without an issue
+    maps back to exactly its own offsets.
 
     Args:
         offsets: Token offsets, from :func:`token_offsets` or plain pairs

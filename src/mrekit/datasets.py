@@ -60,4 +60,6 @@ def resolve(spec: str | Path) -> tuple[Path, str | None]:
     match = _SPEC.match(str(spec))
     if match and match["name"] in BUILTIN:
         return builtin_path(match["name"], match["split"]), "jsonl"
-    raise MrekitError("E100", "file or folder not found", path=path, hint="give a path or a bundled set such as snips:train")
+    raise MrekitError(
+        "E100", "file or folder not found", path=path, hint="give a path or a bundled set such as snips:train"
+    )

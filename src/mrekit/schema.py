@@ -132,8 +132,7 @@ class Example:
             out["relations"] = [_relation_to_dict(r) for r in self.relations]
         if self.events:
             out["events"] = [
-                {"trigger": e.trigger, "type": e.type, "args": [[r, i] for r, i in e.args]}
-                for e in self.events
+                {"trigger": e.trigger, "type": e.type, "args": [[r, i] for r, i in e.args]} for e in self.events
             ]
         if self.meta:
             out["meta"] = dict(self.meta)
@@ -164,9 +163,7 @@ class Example:
         spans = None
         if data.get("spans") is not None:
             spans = [_span_from(s, f"spans[{i}]") for i, s in enumerate(_typed(data, "spans", list, []))]
-        relations = [
-            _relation_from(r, f"relations[{i}]") for i, r in enumerate(_typed(data, "relations", list, []))
-        ]
+        relations = [_relation_from(r, f"relations[{i}]") for i, r in enumerate(_typed(data, "relations", list, []))]
         events = [_event_from(e, f"events[{i}]") for i, e in enumerate(_typed(data, "events", list, []))]
         return cls(
             text=text,
@@ -222,7 +219,9 @@ def validate(example: Example, *, allow_overlap: bool = True, check_surface: boo
         for role, idx in (("head", rel.head), ("tail", rel.tail)):
             if not 0 <= idx < len(spans):
                 problems.append(
-                    MrekitError("E114", f"{role} {idx} is not a span index (0..{len(spans) - 1})", field=f"relations[{i}]")
+                    MrekitError(
+                        "E114", f"{role} {idx} is not a span index (0..{len(spans) - 1})", field=f"relations[{i}]"
+                    )
                 )
     for i, event in enumerate(example.events):
         for what, idx in [("trigger", event.trigger), *((f"argument {r!r}", j) for r, j in event.args)]:
@@ -236,16 +235,21 @@ def validate(example: Example, *, allow_overlap: bool = True, check_surface: boo
 def _overlaps(spans: list[Span]) -> list[MrekitError]:
     problems = []
     order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
-    for prev, cur in zip(order, order[1:]):
-        if spans[cur].start < spans[prev].end:
+    # Compare with the span reaching furthest so far, so a long span overlapping
+    # several later ones reports each of them.
+    furthest = None
+    for cur in order:
+        if furthest is not None and spans[cur].start < spans[furthest].end:
             problems.append(
                 MrekitError(
                     "E113",
-                    f"spans[{prev}] and spans[{cur}] overlap",
+                    f"spans[{furthest}] and spans[{cur}] overlap",
                     field=f"spans[{cur}]",
                     hint="allow overlaps (--allow-overlap) or remove one span",
                 )
             )
+        if furthest is None or spans[cur].end > spans[furthest].end:
+            furthest = cur
     return problems
 
 

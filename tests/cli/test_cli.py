@@ -20,7 +20,12 @@ def test_convert_bio_to_jsonl_and_back(tmp_path, fixtures):
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert len(lines) == 12
-    assert json.loads(lines[0])["spans"][1] == {"start": 27, "end": 46, "label": "playlist", "text": "grime instrumentals"}
+    assert json.loads(lines[0])["spans"][1] == {
+        "start": 27,
+        "end": 46,
+        "label": "playlist",
+        "text": "grime instrumentals",
+    }
     back = tmp_path / "back"
     assert run("convert", out, back, "--to", "bio").exit_code == 0
     assert (back / "seq.out").read_text().splitlines()[0] == "O B-artist I-artist O O B-playlist I-playlist O"
@@ -93,7 +98,9 @@ def test_validate_lists_every_problem(tmp_path):
 
 def test_validate_overlap_flag(tmp_path):
     data = tmp_path / "d.jsonl"
-    data.write_text('{"text": "abc", "spans": [{"start": 0, "end": 2, "label": "x"}, {"start": 1, "end": 3, "label": "y"}]}\n')
+    data.write_text(
+        '{"text": "abc", "spans": [{"start": 0, "end": 2, "label": "x"}, {"start": 1, "end": 3, "label": "y"}]}\n'
+    )
     assert run("validate", data).exit_code == 0
     result = run("validate", data, "--no-allow-overlap")
     assert result.exit_code == 1 and "E113" in result.output
@@ -105,7 +112,9 @@ def test_stats_json_and_plot(tmp_path, fixtures):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[: result.output.rindex("}") + 1])
     assert data["n_examples"] == 12
-    assert data["text_labels"]["AddToPlaylist"] == sum(1 for l in (fixtures / "bio_mini" / "label").read_text().split() if l == "AddToPlaylist")
+    assert data["text_labels"]["AddToPlaylist"] == sum(
+        1 for name in (fixtures / "bio_mini" / "label").read_text().split() if name == "AddToPlaylist"
+    )
     assert 0 < data["mutual_information"]["mi"] <= data["mutual_information"]["h_text"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

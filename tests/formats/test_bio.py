@@ -30,7 +30,9 @@ def test_reads_snips_lines_with_char_offsets(fixtures):
 
 
 def test_multi_intent_split_is_optional(tmp_path):
-    folder = make_folder(tmp_path / "test", ["fare of ua 1"], ["O O B-airline B-flight"], ["atis_airfare#atis_flight_no"])
+    folder = make_folder(
+        tmp_path / "test", ["fare of ua 1"], ["O O B-airline B-flight"], ["atis_airfare#atis_flight_no"]
+    )
     (whole,) = bio.read(folder)
     (split,) = bio.read(folder, label_sep="#")
     assert whole.labels == ["atis_airfare#atis_flight_no"]
@@ -55,7 +57,10 @@ def test_token_tag_count_mismatch(tmp_path):
     folder = make_folder(tmp_path / "d", ["a b", "a b c"], ["O O", "O O"], ["L", "L"])
     with pytest.raises(MrekitError) as info:
         list(bio.read(folder))
-    assert str(info.value) == f"[E120] {folder / 'seq.out'}:2: 3 tokens in seq.in but 2 tags in seq.out (each token needs exactly one tag)"
+    assert (
+        str(info.value)
+        == f"[E120] {folder / 'seq.out'}:2: 3 tokens in seq.in but 2 tags in seq.out (each token needs exactly one tag)"
+    )
 
 
 def test_line_count_mismatch(tmp_path):
@@ -126,11 +131,16 @@ def tagged(draw):
 @given(st.lists(tagged(), min_size=1, max_size=5))
 def test_property_bio_round_trip(tmp_path_factory, rows):
     folder = make_folder(
-        tmp_path_factory.mktemp("bio") / "d", [" ".join(w) for w, _, _ in rows], [" ".join(t) for _, t, _ in rows], [r[2] for r in rows]
+        tmp_path_factory.mktemp("bio") / "d",
+        [" ".join(w) for w, _, _ in rows],
+        [" ".join(t) for _, t, _ in rows],
+        [r[2] for r in rows],
     )
     examples = list(bio.read(folder))
     out = folder.parent / "out"
     bio.write(examples, out)
     assert (out / "seq.in").read_text() == (folder / "seq.in").read_text()
     assert (out / "seq.out").read_text() == (folder / "seq.out").read_text()
-    assert list(bio.read(out)) == [Example(e.text, id=e.id.replace("d-", "out-"), labels=e.labels, spans=e.spans) for e in examples]
+    assert list(bio.read(out)) == [
+        Example(e.text, id=e.id.replace("d-", "out-"), labels=e.labels, spans=e.spans) for e in examples
+    ]

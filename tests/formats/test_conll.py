@@ -10,7 +10,10 @@ def test_reads_labels_ids_and_japanese_offsets(fixtures):
     en, ja = conll.read(fixtures / "mini.conll")
     assert (en.id, en.text, en.labels, en.spans) == ("en1", "play muse", ["PlayMusic"], [Span(5, 9, "artist")])
     assert ja.text == "松友美佐紀は、日本の選手。"
-    assert [(ja.surface(s), s.start, s.end, s.label) for s in ja.spans] == [("松友美佐紀", 0, 5, "人名"), ("日本", 7, 9, "地名")]
+    assert [(ja.surface(s), s.start, s.end, s.label) for s in ja.spans] == [
+        ("松友美佐紀", 0, 5, "人名"),
+        ("日本", 7, 9, "地名"),
+    ]
 
 
 def test_japanese_tokens_without_text_line_are_joined_without_spaces(tmp_path):

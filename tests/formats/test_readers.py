@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from mrekit import MrekitError, Span
-from mrekit import formats
+from mrekit import MrekitError, Span, formats
 from mrekit.formats import semeval, stockmark
 
 
@@ -37,13 +36,18 @@ def test_stockmark_spans_only(fixtures):
     assert len(examples) == 3
     ex = examples[1]
     assert ex.text == "レッドフォックス株式会社は、東京都千代田区に本社を置くITサービス企業である。"
-    assert [(ex.surface(s), s.label) for s in ex.spans] == [("レッドフォックス株式会社", "法人名"), ("東京都千代田区", "地名")]
+    assert [(ex.surface(s), s.label) for s in ex.spans] == [
+        ("レッドフォックス株式会社", "法人名"),
+        ("東京都千代田区", "地名"),
+    ]
     assert ex.labels == [] and ex.meta["lang"] == "ja"
 
 
 def test_stockmark_bad_entity(tmp_path):
     path = tmp_path / "s.json"
-    path.write_text(json.dumps([{"curid": "1", "text": "日本", "entities": [{"name": "日本", "span": [0, 5], "type": "地名"}]}]))
+    path.write_text(
+        json.dumps([{"curid": "1", "text": "日本", "entities": [{"name": "日本", "span": [0, 5], "type": "地名"}]}])
+    )
     with pytest.raises(MrekitError) as info:
         list(stockmark.read(path))
     assert info.value.code == "E110" and info.value.field == "spans[0]"
@@ -55,7 +59,12 @@ def test_stockmark_bad_entity(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("absa_mini.xml", "semeval-absa"), ("stockmark_mini.json", "stockmark"), ("mini.conll", "conll"), ("bio_mini", "bio")],
+    [
+        ("absa_mini.xml", "semeval-absa"),
+        ("stockmark_mini.json", "stockmark"),
+        ("mini.conll", "conll"),
+        ("bio_mini", "bio"),
+    ],
 )
 def test_infer_format(fixtures, name, expected):
     assert formats.infer_format(fixtures / name) == expected

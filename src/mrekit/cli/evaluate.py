@@ -71,7 +71,9 @@ def _print(report: dict[str, Any]) -> None:
             continue
         per = Table("label", "precision", "recall", "F1", "support", title=f"Per label: {level}")
         for label, row in sorted(rows.items(), key=lambda kv: -kv[1]["support"]):
-            per.add_row(label, f"{row['precision']:.2%}", f"{row['recall']:.2%}", f"{row['f1']:.2%}", str(row["support"]))
+            per.add_row(
+                label, f"{row['precision']:.2%}", f"{row['recall']:.2%}", f"{row['f1']:.2%}", str(row["support"])
+            )
         console.print(per)
 
 

@@ -85,7 +85,7 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Save a co-occurrence heatmap PNG here.")] = None,
 ) -> None:
-    """Counts, label distributions, lengths, and the co-occurrence of text and span labels with their mutual information."""
+    """Counts, label distributions, lengths, and the text-label × span-label co-occurrence with its MI."""
     result = cli_errors(stats)(data, from_format=from_format)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

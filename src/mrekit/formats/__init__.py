@@ -78,7 +78,9 @@ def infer_format(path: str | Path) -> str:
         return "stockmark"
     if suffix == ".jsonl":
         return _infer_jsonl(p)
-    raise MrekitError("E131", f"cannot tell the format from the suffix {suffix or '(none)'!r}", path=p, hint="pass --from")
+    raise MrekitError(
+        "E131", f"cannot tell the format from the suffix {suffix or '(none)'!r}", path=p, hint="pass --from"
+    )
 
 
 def _infer_jsonl(path: Path) -> str:
@@ -93,7 +95,10 @@ def _infer_jsonl(path: Path) -> str:
             return "jsonl"  # let the reader report the malformed line
         if isinstance(first, dict) and "input" in first and "output" in first and "text" not in first:
             raise MrekitError(
-                "E131", "input/output lines may be OIELLM or GIELLM strings", path=path, hint="pass --from oiellm or giellm"
+                "E131",
+                "input/output lines may be OIELLM or GIELLM strings",
+                path=path,
+                hint="pass --from oiellm or giellm",
             )
         return "jsonl"
     return "jsonl"

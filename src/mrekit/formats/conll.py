@@ -99,9 +99,7 @@ def _to_example(block: _Block, path: str | Path, index: int, joiner: str | None 
         text = block.text
         offsets = locate_words(text, block.words)
         if offsets is None:
-            raise MrekitError(
-                "E124", "the tokens do not spell out the '# text' line", path=path, line=block.first_line
-            )
+            raise MrekitError("E124", "the tokens do not spell out the '# text' line", path=path, line=block.first_line)
     try:
         spans = tags_to_char_spans(offsets, block.tags)
     except MrekitError as err:
@@ -131,7 +129,7 @@ def write(examples: Iterable[Example], path: str | Path, *, scheme: str = "BIO")
             fh.write(f"# text = {example.text}\n")
             for label in example.labels:
                 fh.write(f"# label = {label}\n")
-            for (start, end), tag in zip(offsets, tags):
+            for (start, end), tag in zip(offsets, tags, strict=True):
                 fh.write(f"{example.text[start:end]}\t{tag}\n")
             fh.write("\n")
             count += 1

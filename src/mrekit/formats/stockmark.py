@@ -31,7 +31,9 @@ def read(path: str | Path) -> Iterator[Example]:
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise MrekitError("E103", f"malformed JSON at column {err.colno}: {err.msg}", path=path, line=err.lineno) from None
+        raise MrekitError(
+            "E103", f"malformed JSON at column {err.colno}: {err.msg}", path=path, line=err.lineno
+        ) from None
     if not isinstance(data, list):
         raise MrekitError("E104", "expected a JSON array of sentences", path=path)
     if not data:

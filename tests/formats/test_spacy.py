@@ -1,0 +1,205 @@
+"""spaCy interop: Doc conversion, DocBin files, displaCy."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mrekit import formats
+from mrekit.errors import MrekitError
+from mrekit.formats import jsonl
+from mrekit.schema import Event, Example, Relation, Span
+
+spacy = pytest.importorskip("spacy")
+mspacy = pytest.importorskip("mrekit.formats.spacy")
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def english() -> Example:
+    return Example(
+        "Book a table at  Chez Panisse in Berkeley, please.",
+        id="en-1",
+        labels=["BookRestaurant"],
+        label_attrs={"BookRestaurant": {"polarity": "neutral"}},
+        spans=[
+            Span(17, 29, "restaurant", attrs={"polarity": "positive"}),
+            Span(33, 41, "city", score=0.75),
+        ],
+        relations=[Relation(0, 1, "located_in")],
+        events=[Event(0, "booking", (("place", 1),))],
+        meta={"lang": "en", "split": "test"},
+    )
+
+
+def japanese() -> Example:
+    examples = list(jsonl.read(FIXTURES / "ja_ner.jsonl"))
+    return next(e for e in examples if e.id == "stockmark-846793")
+
+
+def assert_same(got: Example, want: Example) -> None:
+    assert got.text == want.text
+    assert got.id == want.id
+    assert got.labels == want.labels
+    assert got.label_attrs == want.label_attrs
+    assert got.spans == want.spans
+    assert [s.attrs for s in got.spans] == [s.attrs for s in want.spans]
+    assert [s.score for s in got.spans] == [s.score for s in want.spans]
+    assert got.relations == want.relations
+    assert got.events == want.events
+    assert got.meta == want.meta
+
+
+def test_english_doc_has_spans_ents_and_cats():
+    doc = mspacy.example_to_doc(english(), label_set=["BookRestaurant", "GetWeather"])
+    assert doc.text == english().text
+    assert doc.cats == {"BookRestaurant": 1.0, "GetWeather": 0.0}
+    assert [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents] == [
+        ("Chez Panisse", "restaurant", 17, 29),
+        ("Berkeley", "city", 33, 41),
+    ]
+    assert [(s.text, s.label_) for s in doc.spans["sc"]] == [("Chez Panisse", "restaurant"), ("Berkeley", "city")]
+    assert_same(mspacy.doc_to_example(doc), english())
+
+
+def test_japanese_tokens_follow_span_boundaries():
+    example = japanese()
+    doc = mspacy.example_to_doc(example)
+    assert [t.text for t in doc] == [
+        "かつては",
+        "東京都三鷹市",
+        "にオフィスを構えていたが、",
+        "大月",
+        "の",
+        "キングレコード",
+        "退職を機に事業を停止。",
+    ]
+    assert [(e.text, e.label_) for e in doc.ents] == [
+        ("東京都三鷹市", "地名"),
+        ("大月", "人名"),
+        ("キングレコード", "法人名"),
+    ]
+    assert_same(mspacy.doc_to_example(doc), example)
+
+
+def test_docbin_round_trip_english_and_japanese(tmp_path):
+    out = tmp_path / "data.spacy"
+    assert formats.write([english(), japanese()], out, "spacy") == 2
+    assert formats.infer_format(out) == "spacy"
+    got = list(formats.read(out))
+    assert len(got) == 2
+    assert_same(got[0], english())
+    assert_same(got[1], japanese())
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_overlapping_spans_survive_in_the_span_group(tmp_path):
+    example = Example(
+        "New York City Hall",
+        labels=["place"],
+        spans=[Span(0, 13, "city"), Span(0, 18, "building"), Span(4, 8, "word")],
+    )
+    doc = mspacy.example_to_doc(example)
+    assert len(doc.ents) == 0
+    assert [(s.text, s.label_) for s in doc.spans["sc"]] == [
+        ("New York City", "city"),
+        ("New York City Hall", "building"),
+        ("York", "word"),
+    ]
+    out = tmp_path / "overlap.spacy"
+    mspacy.write([example], out)
+    assert next(mspacy.read(out)).spans == example.spans
+
+
+def test_word_level_absent_or_empty_is_kept(tmp_path):
+    out = tmp_path / "levels.spacy"
+    mspacy.write([Example("no word level", labels=["a"]), Example("no spans", spans=[])], out)
+    first, second = mspacy.read(out)
+    assert first.spans is None and first.labels == ["a"]
+    assert second.spans == [] and second.labels == []
+
+
+def test_spans_with_whitespace_edges_stay_exact():
+    text = "a  b\tc d"
+    spans = [Span(1, 3, "gap"), Span(0, 2, "a_space"), Span(5, 8, "c d")]
+    doc = mspacy.example_to_doc(Example(text, spans=spans))
+    assert doc.text == text
+    assert [(s.start_char, s.end_char) for s in doc.spans["sc"]] == [(1, 3), (0, 2), (5, 8)]
+
+
+def test_foreign_doc_uses_ents():
+    nlp = spacy.blank("en")
+    doc = nlp("Alice met Bob")
+    doc.ents = [doc.char_span(0, 5, label="PER")]
+    doc.cats = {"greeting": 0.2, "meeting": 0.9}
+    example = mspacy.doc_to_example(doc)
+    assert example.labels == ["meeting"]
+    assert example.spans == [Span(0, 5, "PER")]
+    assert mspacy.doc_to_example(nlp("plain text")).spans is None
+
+
+def test_displacy_renders_entities():
+    from spacy import displacy
+
+    html = displacy.render(mspacy.example_to_doc(english()), style="ent", jupyter=False)
+    assert "Chez Panisse" in html and "restaurant" in html
+    html = displacy.render(mspacy.example_to_doc(japanese()), style="ent", jupyter=False)
+    assert "キングレコード" in html and "法人名" in html
+
+
+def test_invalid_span_is_an_error():
+    with pytest.raises(MrekitError) as err:
+        mspacy.example_to_doc(Example("short", spans=[Span(2, 9, "x")]))
+    assert err.value.code == "E110"
+
+
+def test_bad_and_empty_files(tmp_path):
+    bad = tmp_path / "bad.spacy"
+    bad.write_bytes(b"not a docbin")
+    with pytest.raises(MrekitError) as err:
+        list(mspacy.read(bad))
+    assert err.value.code == "E104"
+    empty = tmp_path / "empty.spacy"
+    assert mspacy.write([], empty) == 0
+    with pytest.raises(MrekitError) as err:
+        list(mspacy.read(empty))
+    assert err.value.code == "E101"
+    with pytest.raises(MrekitError) as err:
+        list(mspacy.read(tmp_path / "missing.spacy"))
+    assert err.value.code == "E100"
+
+
+def test_missing_spacy_gives_e132(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def no_spacy(name, *args, **kwargs):
+        if name == "spacy" or name.startswith("spacy."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "spacy", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_spacy)
+    with pytest.raises(MrekitError) as err:
+        mspacy.write([Example("x")], tmp_path / "x.spacy")
+    assert err.value.code == "E132"
+    assert "pip install mrekit[spacy]" in str(err.value)
+    assert not (tmp_path / "x.spacy").exists()
+
+
+_TEXT = st.text(alphabet="ab 東京\t\n", min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), text=_TEXT)
+def test_any_valid_spans_become_token_spans(data, text):
+    bounds = st.integers(0, len(text))
+    pairs = data.draw(st.lists(st.tuples(bounds, bounds).filter(lambda p: p[0] < p[1]), max_size=4))
+    example = Example(text, spans=[Span(a, b, "x") for a, b in pairs])
+    doc = mspacy.example_to_doc(example)
+    assert doc.text == text
+    assert mspacy.doc_to_example(doc).spans == example.spans
