@@ -35,6 +35,11 @@ CODES: dict[str, str] = {
     "E150": "malformed generative string",
     "E160": "gold and predicted files do not match",
     "E170": "output already exists",
+    "E180": "encoder weights do not match their pinned hash",
+    "E181": "not a model folder, or a folder from an incompatible version",
+    "E182": "model weights were changed after saving",
+    "E183": "invalid training or model setting",
+    "E184": "nothing to resume from",
 }
 
 

@@ -1,0 +1,188 @@
+"""From examples to tensors: tokenization with offsets, tag and label targets, length-bucketed batches.
+
+Tags are assigned to every subword through the tokenizer's offset mapping
+(``B-`` on a span's first subword, ``I-`` on the rest), so spans come back as
+character offsets in any script, Japanese included.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mrekit.alignment import encode_example
+from mrekit.schema import Example
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+@dataclass
+class LabelSpace:
+    """The text labels and BIO tags a model predicts.
+
+    Example:
+        >>> space = LabelSpace.from_examples([Example("a b", labels=["x"], spans=[])])
+        >>> space.tags
+        ['O']
+    """
+
+    text_labels: list[str]
+    span_labels: list[str]
+    multi_label: bool = False
+
+    @property
+    def tags(self) -> list[str]:
+        """``O`` then ``B-``/``I-`` per span label."""
+        return ["O"] + [f"{p}-{label}" for label in self.span_labels for p in ("B", "I")]
+
+    @classmethod
+    def from_examples(cls, examples: Sequence[Example]) -> LabelSpace:
+        """Collect labels from training data; multi-label when any text has several."""
+        text = sorted({label for ex in examples for label in ex.labels})
+        spans = sorted({s.label for ex in examples for s in ex.spans or []})
+        multi = any(len(ex.labels) > 1 for ex in examples)
+        return cls(text, spans, multi)
+
+
+@dataclass
+class Features:
+    """One tokenized example with its targets (``None`` where a level is not annotated)."""
+
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+    real: list[bool]
+    tag_ids: list[int] | None
+    label_ids: list[int] | None
+    truncated: bool = False
+
+
+@dataclass
+class AlignmentReport:
+    """How many gold spans did not map exactly onto subword tokens, by reason."""
+
+    n_spans: int = 0
+    reasons: Counter | None = None
+
+    def summary(self) -> str:
+        """One line for logs."""
+        reasons = self.reasons or Counter()
+        issues = sum(reasons.values())
+        detail = ", ".join(f"{k} {v}" for k, v in reasons.most_common())
+        return f"{self.n_spans - issues}/{self.n_spans} spans aligned exactly" + (f" ({detail})" if detail else "")
+
+
+def featurize(
+    examples: Sequence[Example], tokenizer, space: LabelSpace, max_length: int
+) -> tuple[list[Features], AlignmentReport]:
+    """Tokenize examples and build their targets; misaligned spans are expanded and counted.
+
+    Unknown labels (not in ``space``) are ignored and logged rather than failing,
+    so a dev set with a rare unseen label can still be scored.
+    """
+    tag_index = {t: i for i, t in enumerate(space.tags)}
+    label_index = {label: i for i, label in enumerate(space.text_labels)}
+    report = AlignmentReport(reasons=Counter())
+    unseen: Counter = Counter()
+    out = []
+    for ex in examples:
+        enc = encode_example(tokenizer, ex, mode="expand", max_length=max_length)
+        report.n_spans += len(ex.spans or [])
+        report.reasons.update(issue.reason for issue in enc.issues)
+        tag_ids = None
+        if enc.tags is not None:
+            tag_ids = []
+            for tag, real in zip(enc.tags, enc.offsets.real, strict=True):
+                if not real:
+                    tag_ids.append(IGNORE)
+                elif tag in tag_index:
+                    tag_ids.append(tag_index[tag])
+                else:
+                    unseen[tag[2:]] += 1
+                    tag_ids.append(0)
+        label_ids = None
+        if ex.labels:
+            label_ids = [label_index[label] for label in ex.labels if label in label_index]
+            unseen.update(label for label in ex.labels if label not in label_index)
+        out.append(Features(enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated))
+    if unseen:
+        logger.warning("labels not in the model's label space were ignored: %s", dict(unseen.most_common(10)))
+    return out, report
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int | None, window: int = 50) -> list[list[int]]:
+    """Group indices into batches of similar length, to waste little compute on padding.
+
+    With a seed, indices are shuffled, sorted by length inside windows of
+    ``window`` batches, and the batches shuffled; the same seed gives the same
+    batches (which is what makes resuming exact). Without a seed, indices are
+    sorted by length (for prediction).
+
+    Example:
+        >>> bucketed_batches([5, 1, 3, 2], 2, seed=None)
+        [[1, 3], [2, 0]]
+    """
+    order = list(range(len(lengths)))
+    if seed is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    chunk = batch_size * window
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch into the named tensors the model reads.
+
+    Returns ``input_ids``, ``attention_mask``, ``real_mask`` and, when any item
+    is annotated, ``tag_ids`` (``-100`` where ignored) and ``label_ids`` (a class
+    index, or a multi-hot row for multi-label, with ``label_mask`` marking
+    examples whose text level is annotated).
+    """
+    width = max(len(f.input_ids) for f in items)
+    n = len(items)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    real = torch.zeros((n, width), dtype=torch.bool)
+    tags = torch.full((n, width), IGNORE, dtype=torch.long)
+    label_mask = torch.zeros(n, dtype=torch.bool)
+    labels = torch.zeros((n, len(space.text_labels)), dtype=torch.float) if space.multi_label else torch.full((n,), IGNORE)
+    for row, f in enumerate(items):
+        length = len(f.input_ids)
+        input_ids[row, :length] = torch.tensor(f.input_ids)
+        attention[row, :length] = 1
+        real[row, :length] = torch.tensor(f.real)
+        if f.tag_ids is not None:
+            tags[row, :length] = torch.tensor(f.tag_ids)
+        if f.label_ids:
+            label_mask[row] = True
+            if space.multi_label:
+                labels[row, f.label_ids] = 1.0
+            else:
+                labels[row] = f.label_ids[0]
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "real_mask": real,
+        "tag_ids": tags,
+        "label_ids": labels,
+        "label_mask": label_mask,
+    }
+
+
+def iterate(features: Sequence[Features], batches: list[list[int]]) -> Iterator[tuple[list[int], list[Features]]]:
+    """Yield ``(indices, features)`` per batch."""
+    for batch in batches:
+        yield batch, [features[i] for i in batch]

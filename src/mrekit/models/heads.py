@@ -1,0 +1,152 @@
+"""Prediction heads and BIO decoding: text head, tag head, linear-chain CRF, constrained Viterbi."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NEG = -1e4  # a large negative score that stays finite in float32 sums
+
+
+def bio_transitions(tags: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Allowed-move scores for BIO: 0 where allowed, ``NEG`` where not.
+
+    ``I-X`` may only follow ``B-X`` or ``I-X`` and may not start a text.
+
+    Example:
+        >>> trans, start = bio_transitions(["O", "B-a", "I-a"])
+        >>> trans[0, 2].item() < 0, trans[1, 2].item(), start[2].item() < 0
+        (True, 0.0, True)
+    """
+    k = len(tags)
+    trans = torch.zeros(k, k)
+    start = torch.zeros(k)
+    for j, tag in enumerate(tags):
+        if not tag.startswith("I-"):
+            continue
+        kind = tag[2:]
+        start[j] = NEG
+        for i, prev in enumerate(tags):
+            if prev[2:] != kind or prev == "O":
+                trans[i, j] = NEG
+    return trans, start
+
+
+def viterbi(emissions: torch.Tensor, mask: torch.Tensor, trans: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Best tag path per row over the positions where ``mask`` is true.
+
+    Positions outside the mask are skipped (their tag is 0), so special and
+    padding tokens never break the chain. The loop runs over positions only;
+    every step is vectorised over the batch and the tags.
+
+    Args:
+        emissions: ``(batch, length, tags)`` scores (log-probabilities or CRF emissions).
+        mask: ``(batch, length)`` booleans.
+        trans: ``(tags, tags)`` transition scores, ``trans[i, j]`` for ``i -> j``.
+        start: ``(tags,)`` scores for the first position.
+
+    Returns:
+        ``(batch, length)`` tag indices.
+    """
+    batch, length, k = emissions.shape
+    score = emissions.new_zeros(batch, k)
+    started = torch.zeros(batch, dtype=torch.bool, device=emissions.device)
+    identity = torch.arange(k, device=emissions.device).expand(batch, k)
+    pointers = []
+    for t in range(length):
+        step = mask[:, t]
+        best, arg = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)
+        fresh = step & ~started
+        new = torch.where(fresh.unsqueeze(1), start.unsqueeze(0), best) + emissions[:, t]
+        score = torch.where(step.unsqueeze(1), new, score)
+        pointers.append(torch.where((step & started).unsqueeze(1), arg, identity))
+        started = started | step
+    path = torch.zeros(batch, length, dtype=torch.long, device=emissions.device)
+    current = score.argmax(dim=1)
+    for t in range(length - 1, -1, -1):
+        path[:, t] = torch.where(mask[:, t], current, torch.zeros_like(current))
+        current = pointers[t].gather(1, current.unsqueeze(1)).squeeze(1)
+    return path
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF over masked positions, with BIO constraints added to the learned transitions."""
+
+    def __init__(self, tags: list[str]) -> None:
+        super().__init__()
+        trans, start = bio_transitions(tags)
+        self.transitions = nn.Parameter(torch.zeros(len(tags), len(tags)))
+        self.start = nn.Parameter(torch.zeros(len(tags)))
+        self.register_buffer("trans_constraint", trans, persistent=False)
+        self.register_buffer("start_constraint", start, persistent=False)
+
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Effective (transition, start) scores."""
+        return self.transitions + self.trans_constraint, self.start + self.start_constraint
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of the gold paths of rows that have any tag."""
+        rows = (tags != -100).any(dim=1)
+        if not rows.any():
+            return emissions.sum() * 0.0
+        emissions, tags, mask = emissions[rows], tags[rows].clamp(min=0), mask[rows]
+        trans, start = self.scores()
+        log_z = self._partition(emissions, mask, trans, start)
+        gold = self._path_score(emissions, tags, mask, trans, start)
+        return (log_z - gold).mean()
+
+    @staticmethod
+    def _partition(emissions, mask, trans, start) -> torch.Tensor:
+        batch, length, k = emissions.shape
+        alpha = emissions.new_zeros(batch, k)
+        started = torch.zeros(batch, dtype=torch.bool, device=emissions.device)
+        for t in range(length):
+            step = mask[:, t]
+            moved = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1)
+            new = torch.where((step & ~started).unsqueeze(1), start.unsqueeze(0), moved) + emissions[:, t]
+            alpha = torch.where(step.unsqueeze(1), new, alpha)
+            started = started | step
+        return torch.logsumexp(alpha, dim=1)
+
+    @staticmethod
+    def _path_score(emissions, tags, mask, trans, start) -> torch.Tensor:
+        emit = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
+        score = (emit * mask).sum(dim=1)
+        first = mask.float().argmax(dim=1)
+        score = score + start[tags.gather(1, first.unsqueeze(1)).squeeze(1)]
+        # Real tokens are contiguous, so consecutive masked positions are consecutive tokens.
+        pairs = mask[:, 1:] & mask[:, :-1]
+        moves = trans[tags[:, :-1], tags[:, 1:]]
+        return score + (moves * pairs).sum(dim=1)
+
+
+class TagHead(nn.Module):
+    """Token classifier over encoder states, optionally with extra per-text features."""
+
+    def __init__(self, hidden: int, n_tags: int, extra: int = 0, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(hidden + extra, n_tags)
+
+    def forward(self, states: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        if extra is not None:
+            states = torch.cat([states, extra.unsqueeze(1).expand(-1, states.size(1), -1)], dim=-1)
+        return self.proj(self.dropout(states))
+
+
+class TextHead(nn.Module):
+    """Text classifier over a pooled representation."""
+
+    def __init__(self, in_dim: int, n_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(in_dim, n_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.dropout(pooled))
+
+
+def masked_mean(states: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of token states; ``weights`` is ``(batch, length)``."""
+    weights = weights.unsqueeze(-1)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-6)

@@ -1,0 +1,309 @@
+"""Using a model: ``mrekit.load(DIR)``, ``nlp(text)``, ``nlp.pipe(texts)``, and the fit/predict API.
+
+Example:
+    >>> nlp = load("runs/snips/model-best")  # doctest: +SKIP
+    >>> doc = nlp("play the new album by muse")  # doctest: +SKIP
+    >>> doc.labels, [(doc.surface(s), s.label) for s in doc.spans]  # doctest: +SKIP
+    (['PlayMusic'], [('muse', 'artist')])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mrekit.alignment import tags_to_spans
+from mrekit.features import LabelSpace, bucketed_batches, collate, featurize
+from mrekit.formats._words import uses_spaces
+from mrekit.models.joint import JointConfig, JointModel
+from mrekit.schema import Example, Span
+
+logger = logging.getLogger(__name__)
+
+
+def predict_examples(
+    model: JointModel,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    consistency: str = "report",
+) -> list[Example]:
+    """Predict text labels and spans for ``texts``, in input order.
+
+    Args:
+        model: A joint model.
+        tokenizer: Its fast tokenizer.
+        texts: Raw texts.
+        batch_size: Texts per forward pass (batches group similar lengths).
+        consistency: ``report`` marks spans whose label was never seen with the
+            predicted text label in training (``meta["inconsistent_spans"]``);
+            ``enforce`` forbids such span labels while decoding; ``off`` does neither.
+
+    Returns:
+        One :class:`Example` per text with ``labels``, ``label_scores`` and
+        scored ``spans``; ``meta["truncated"]`` is set for texts cut at ``max_length``.
+    """
+    config = model.config
+    space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
+    features, _ = featurize([Example(t) for t in texts], tokenizer, space, config.max_length)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    results: list[Example | None] = [None] * len(texts)
+    allowed_table = _allowed_tags(config) if consistency == "enforce" else None
+    pad = tokenizer.pad_token_id or 0
+    for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
+        items = [features[i] for i in batch_ids]
+        batch = {k: v.to(device) for k, v in collate(items, space, pad).items()}
+        allowed = None
+        if allowed_table is not None:
+            with torch.no_grad():
+                first = model.decode(batch)["text_probs"].argmax(dim=1)
+            allowed = allowed_table.to(device)[first]
+        decoded = {k: v.cpu().numpy() for k, v in model.decode(batch, allowed_tags=allowed).items()}
+        for row, index in enumerate(batch_ids):
+            results[index] = _to_example(texts[index], items[row], decoded, row, config)
+    if was_training:
+        model.train()
+    for example, feature in zip(results, features, strict=True):
+        if feature.truncated:
+            example.meta["truncated"] = True
+            logger.warning("text truncated to %d tokens: %.40r...", config.max_length, example.text)
+        if consistency != "off":
+            _mark_inconsistent(example, config)
+    return results  # type: ignore[return-value]
+
+
+def _allowed_tags(config: JointConfig) -> torch.Tensor:
+    table = torch.ones(max(1, len(config.text_labels)), len(config.tags), dtype=torch.bool)
+    seen = config.consistency or {}
+    for row, label in enumerate(config.text_labels):
+        if label in seen:
+            ok = set(seen[label])
+            for col, tag in enumerate(config.tags):
+                table[row, col] = tag == "O" or tag[2:] in ok
+    return table
+
+
+def _text_labels(probs: np.ndarray, config: JointConfig) -> tuple[list[str], dict[str, float]]:
+    if not config.text_labels or "text" not in config.levels:
+        return [], {}
+    scores = {label: float(p) for label, p in zip(config.text_labels, probs, strict=False)}
+    if config.multi_label:
+        thresholds = np.array(config.thresholds or [0.5] * len(config.text_labels))
+        chosen = [config.text_labels[i] for i in np.flatnonzero(probs[: len(thresholds)] >= thresholds)]
+        return chosen, scores
+    return [config.text_labels[int(probs.argmax())]], scores
+
+
+def _to_example(text: str, feature, decoded: dict[str, np.ndarray], row: int, config: JointConfig) -> Example:
+    labels, scores = _text_labels(decoded["text_probs"][row], config)
+    spans = None
+    if "word" in config.levels:
+        n = len(feature.input_ids)
+        path = decoded["paths"][row, :n]
+        probs = decoded["path_probs"][row, :n]
+        tags = config.tags
+        spans = []
+        for first, last, label in tags_to_spans([tags[t] if real else "O" for t, real in zip(path, feature.real, strict=True)]):
+            start, end = feature.offsets[first][0], feature.offsets[last - 1][1]
+            start, end = _snap_to_words(text, start, end)
+            spans.append(Span(start, end, label, score=round(float(probs[first:last].mean()), 4)))
+    return Example(text=text, labels=labels, label_scores=scores or None, spans=spans)
+
+
+def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    # In scripts with spaces a span never starts or ends inside a word: a tag
+    # error on one subword ("mu" + "##se") would otherwise cut the word.
+    if not uses_spaces(text[start:end]):
+        return start, end
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _mark_inconsistent(example: Example, config: JointConfig) -> None:
+    if not config.consistency or not example.labels or not example.spans:
+        return
+    ok = {s for label in example.labels for s in config.consistency.get(label, [])}
+    bad = [i for i, span in enumerate(example.spans) if span.label not in ok]
+    if bad:
+        example.meta["inconsistent_spans"] = bad
+
+
+class MREModel:
+    """Joint text + word level extractor with a scikit-learn/SetFit-style API.
+
+    The constructor holds settings only; :meth:`fit` builds and trains the model.
+
+    Args:
+        mode: ``mre`` (default), ``shared`` or ``isolated``.
+        encoder: ``None``/``"minilm"`` for the bundled MiniLM, or a local model folder.
+        use_crf: Train a CRF over the BIO tags.
+        max_length: Subword tokens per text.
+        levels: Levels to learn (``["text", "word"]`` by default).
+
+    Example:
+        >>> model = MREModel(mode="mre")  # doctest: +SKIP
+        >>> model.fit(train, dev, args=TrainingArguments(epochs=3))  # doctest: +SKIP
+        >>> model.predict(["play muse"])[0].labels  # doctest: +SKIP
+        ['PlayMusic']
+    """
+
+    def __init__(
+        self,
+        mode: str = "mre",
+        encoder: str | Path | None = None,
+        *,
+        use_crf: bool = False,
+        max_length: int = 128,
+        levels: Sequence[str] = ("text", "word"),
+    ) -> None:
+        self.mode = mode
+        self.encoder = encoder
+        self.use_crf = use_crf
+        self.max_length = max_length
+        self.levels = list(levels)
+        self.model_: JointModel | None = None
+        self.tokenizer_: Any = None
+
+    def fit(
+        self,
+        train: Sequence[Example],
+        dev: Sequence[Example] | None = None,
+        *,
+        args: Any = None,
+        output_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: Any = None,
+    ) -> MREModel:
+        """Train on ``train``, select on ``dev``; examples may annotate one level only.
+
+        Args:
+            train: Training examples.
+            dev: Development examples for model selection (and multi-label thresholds).
+            args: :class:`mrekit.training.TrainingArguments`.
+            output_dir: Where checkpoints, the log and ``model-best`` go (a temporary
+                folder when ``None``).
+            resume: Continue an interrupted run in ``output_dir``.
+            progress: A ``rich.progress.Progress`` to report to.
+        """
+        import tempfile
+
+        from mrekit.models.encoder import load_encoder
+        from mrekit.models.io import load_model
+        from mrekit.training import Trainer, TrainingArguments, seed_everything
+
+        args = args or TrainingArguments()
+        seed_everything(args.seed)
+        space = LabelSpace.from_examples(train)
+        config = JointConfig(
+            text_labels=space.text_labels,
+            span_labels=space.span_labels,
+            mode=self.mode,
+            multi_label=space.multi_label,
+            use_crf=self.use_crf,
+            levels=self.levels,
+            max_length=self.max_length,
+            consistency=_consistency(train),
+        )
+        encoder, tokenizer = load_encoder(self.encoder)
+        model = JointModel(config, encoder)
+        out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
+        Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)
+        self.model_, self.tokenizer_, _ = load_model(out / "model-best")
+        if config.multi_label and dev:
+            self.model_.config.thresholds = tune_thresholds(self, dev)
+        return self
+
+    @classmethod
+    def load(cls, folder: str | Path) -> MREModel:
+        """Load a saved model folder (or a training output folder holding ``model-best``)."""
+        from mrekit.models.io import load_model
+
+        path = Path(folder)
+        if (path / "model-best" / "mrekit.json").exists():
+            path = path / "model-best"
+        model, tokenizer, manifest = load_model(path)
+        config = model.config
+        obj = cls(mode=config.mode, use_crf=config.use_crf, max_length=config.max_length, levels=config.levels)
+        obj.model_, obj.tokenizer_, obj.manifest_ = model, tokenizer, manifest
+        return obj
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the model folder atomically."""
+        from mrekit.models.io import save_model
+
+        return save_model(self._fitted(), self.tokenizer_, folder)
+
+    def _fitted(self) -> JointModel:
+        if self.model_ is None:
+            raise RuntimeError("call fit() or MREModel.load() first")
+        return self.model_
+
+    def predict(self, texts: Sequence[str], *, batch_size: int = 64, consistency: str = "report") -> list[Example]:
+        """Predict each text's label(s) and spans."""
+        return predict_examples(self._fitted(), self.tokenizer_, list(texts), batch_size=batch_size, consistency=consistency)
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Text-level probabilities, one row per text, columns in ``labels_`` order."""
+        results = self.predict(texts, batch_size=batch_size, consistency="off")
+        return np.array([[ex.label_scores.get(label, 0.0) for label in self.labels_] for ex in results])
+
+    @property
+    def labels_(self) -> list[str]:
+        """The text labels, in column order of :meth:`predict_proba`."""
+        return list(self._fitted().config.text_labels)
+
+    def __call__(self, text: str) -> Example:
+        return self.predict([text])[0]
+
+    def pipe(self, texts: Iterable[str], *, batch_size: int = 64) -> Iterator[Example]:
+        """Stream predictions over an iterable of texts, ``batch_size`` at a time."""
+        chunk: list[str] = []
+        for text in texts:
+            chunk.append(text)
+            if len(chunk) == batch_size * 8:
+                yield from self.predict(chunk, batch_size=batch_size)
+                chunk = []
+        if chunk:
+            yield from self.predict(chunk, batch_size=batch_size)
+
+
+def _consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
+    seen: dict[str, set[str]] = {}
+    for ex in examples:
+        if ex.labels and ex.spans is not None:
+            for label in ex.labels:
+                seen.setdefault(label, set()).update(s.label for s in ex.spans)
+    return {label: sorted(spans) for label, spans in seen.items()}
+
+
+def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:
+    """Per-label thresholds that maximise each label's F1 on dev (0.5 if the label is absent)."""
+    probs = model.predict_proba([ex.text for ex in dev])
+    gold = np.array([[label in ex.labels for label in model.labels_] for ex in dev])
+    grid = np.linspace(0.05, 0.95, 19)
+    thresholds = []
+    for j in range(len(model.labels_)):
+        if not gold[:, j].any():
+            thresholds.append(0.5)
+            continue
+        pred = probs[:, j][None, :] >= grid[:, None]
+        tp = (pred & gold[:, j]).sum(axis=1)
+        f1 = 2 * tp / (pred.sum(axis=1) + gold[:, j].sum())
+        thresholds.append(float(grid[int(f1.argmax())]))
+    return thresholds
+
+
+def load(folder: str | Path) -> MREModel:
+    """Load a model folder: ``nlp = mrekit.load(DIR)``; ``nlp(text)``; ``nlp.pipe(texts)``."""
+    return MREModel.load(folder)
