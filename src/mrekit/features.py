@@ -110,7 +110,9 @@ def featurize(
         if ex.labels:
             label_ids = [label_index[label] for label in ex.labels if label in label_index]
             unseen.update(label for label in ex.labels if label not in label_index)
-        out.append(Features(enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated))
+        out.append(
+            Features(enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated)
+        )
     if unseen:
         logger.warning("labels not in the model's label space were ignored: %s", dict(unseen.most_common(10)))
     return out, report
@@ -158,7 +160,9 @@ def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[s
     real = torch.zeros((n, width), dtype=torch.bool)
     tags = torch.full((n, width), IGNORE, dtype=torch.long)
     label_mask = torch.zeros(n, dtype=torch.bool)
-    labels = torch.zeros((n, len(space.text_labels)), dtype=torch.float) if space.multi_label else torch.full((n,), IGNORE)
+    labels = (
+        torch.zeros((n, len(space.text_labels)), dtype=torch.float) if space.multi_label else torch.full((n,), IGNORE)
+    )
     for row, f in enumerate(items):
         length = len(f.input_ids)
         input_ids[row, :length] = torch.tensor(f.input_ids)

@@ -111,7 +111,9 @@ def _to_example(text: str, feature, decoded: dict[str, np.ndarray], row: int, co
         probs = decoded["path_probs"][row, :n]
         tags = config.tags
         spans = []
-        for first, last, label in tags_to_spans([tags[t] if real else "O" for t, real in zip(path, feature.real, strict=True)]):
+        for first, last, label in tags_to_spans(
+            [tags[t] if real else "O" for t, real in zip(path, feature.real, strict=True)]
+        ):
             start, end = feature.offsets[first][0], feature.offsets[last - 1][1]
             start, end = _snap_to_words(text, start, end)
             spans.append(Span(start, end, label, score=round(float(probs[first:last].mean()), 4)))
@@ -199,7 +201,7 @@ class MREModel:
         import tempfile
 
         from mrekit.models.encoder import load_encoder
-        from mrekit.models.io import load_model
+        from mrekit.models.serialization import load_model
         from mrekit.training import Trainer, TrainingArguments, seed_everything
 
         args = args or TrainingArguments()
@@ -227,7 +229,7 @@ class MREModel:
     @classmethod
     def load(cls, folder: str | Path) -> MREModel:
         """Load a saved model folder (or a training output folder holding ``model-best``)."""
-        from mrekit.models.io import load_model
+        from mrekit.models.serialization import load_model
 
         path = Path(folder)
         if (path / "model-best" / "mrekit.json").exists():
@@ -240,7 +242,7 @@ class MREModel:
 
     def save(self, folder: str | Path) -> Path:
         """Write the model folder atomically."""
-        from mrekit.models.io import save_model
+        from mrekit.models.serialization import save_model
 
         return save_model(self._fitted(), self.tokenizer_, folder)
 
@@ -251,7 +253,9 @@ class MREModel:
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, consistency: str = "report") -> list[Example]:
         """Predict each text's label(s) and spans."""
-        return predict_examples(self._fitted(), self.tokenizer_, list(texts), batch_size=batch_size, consistency=consistency)
+        return predict_examples(
+            self._fitted(), self.tokenizer_, list(texts), batch_size=batch_size, consistency=consistency
+        )
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Text-level probabilities, one row per text, columns in ``labels_`` order."""

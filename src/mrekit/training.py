@@ -31,8 +31,8 @@ import torch
 from mrekit.errors import MrekitError
 from mrekit.features import LabelSpace, bucketed_batches, collate, featurize
 from mrekit.formats._io import atomic_dir
-from mrekit.models.io import save_model
 from mrekit.models.joint import JointModel
+from mrekit.models.serialization import save_model
 from mrekit.schema import Example
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ class TrainingArguments:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise MrekitError("E183", f"unknown training setting(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}")
+            raise MrekitError(
+                "E183", f"unknown training setting(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}"
+            )
         return cls(**data)
 
 
@@ -180,7 +182,9 @@ class Trainer:
             task = progress.add_task(f"epoch {epoch + 1}/{args.epochs}", total=len(batches)) if progress else None
             losses = []
             for batch_ids in batches:
-                batch = {k: v.to(self.device) for k, v in collate([features[i] for i in batch_ids], self.space, pad).items()}
+                batch = {
+                    k: v.to(self.device) for k, v in collate([features[i] for i in batch_ids], self.space, pad).items()
+                }
                 loss = self.model(batch)["loss"]
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
@@ -189,12 +193,16 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
                 if progress:
-                    progress.update(task, advance=1, description=f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses[-50:]):.4f}")
+                    progress.update(
+                        task, advance=1, description=f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses[-50:]):.4f}"
+                    )
             record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_seconds": 0.0}
             record["train_seconds"] = round(time.perf_counter() - started, 2)
             improved = True
             if dev:
-                preds = predict_examples(self.model, self.tokenizer, [ex.text for ex in dev], batch_size=args.eval_batch_size)
+                preds = predict_examples(
+                    self.model, self.tokenizer, [ex.text for ex in dev], batch_size=args.eval_batch_size
+                )
                 scores = evaluate(list(dev), preds, bootstrap=0)
                 record["dev"] = {k: v for k, v in scores.items() if isinstance(v, float)}
                 value = scores.get(metric)

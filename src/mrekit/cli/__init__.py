@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrekit.cli import convert, evaluate, stats, validate
+from mrekit.cli import convert, evaluate, predict, quickstart, stats, train, validate
 
 app = typer.Typer(
     name="mrekit",
@@ -17,6 +17,9 @@ app.command("convert")(convert.command)
 app.command("validate")(validate.command)
 app.command("stats")(stats.command)
 app.command("evaluate")(evaluate.command)
+app.command("train")(train.command)
+app.command("predict")(predict.command)
+app.command("quickstart")(quickstart.command)
 
 
 def main() -> None:

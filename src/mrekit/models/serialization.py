@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,12 @@ def save_model(model: JointModel, tokenizer: Any, folder: str | Path, *, extra: 
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "versions": {"mrekit": mrekit.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {
+                "mrekit": mrekit.__version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+            },
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": platform.machine(),
             "config": config.to_dict(),
             "weights_sha256": sha256_file(tmp / "model.safetensors"),
@@ -78,11 +82,15 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise MrekitError("E100", "model folder not found", path=path)
     manifest_path = path / "mrekit.json"
     if not manifest_path.exists():
-        raise MrekitError("E181", "no mrekit.json: not an mrekit model folder", path=path, hint="train one with mrekit train")
+        raise MrekitError(
+            "E181", "no mrekit.json: not an mrekit model folder", path=path, hint="train one with mrekit train"
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise MrekitError("E181", f"mrekit.json is not valid JSON ({err.msg})", path=manifest_path, line=err.lineno) from None
+        raise MrekitError(
+            "E181", f"mrekit.json is not valid JSON ({err.msg})", path=manifest_path, line=err.lineno
+        ) from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         found = f"{manifest.get('format')} v{manifest.get('format_version')}"
         raise MrekitError(
@@ -113,10 +121,15 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     weights = path / "model.safetensors"
     if not weights.exists() or sha256_file(weights) != manifest.get("weights_sha256"):
         raise MrekitError(
-            "E182", "model.safetensors is missing or differs from the hash in mrekit.json", path=weights, hint="re-save the model"
+            "E182",
+            "model.safetensors is missing or differs from the hash in mrekit.json",
+            path=weights,
+            hint="re-save the model",
         )
     config = JointConfig(**manifest["config"])
-    encoder = AutoModel.from_config(AutoConfig.from_pretrained(path / "encoder", local_files_only=True), add_pooling_layer=False)
+    encoder = AutoModel.from_config(
+        AutoConfig.from_pretrained(path / "encoder", local_files_only=True), add_pooling_layer=False
+    )
     model = JointModel(config, encoder)
     missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
     if missing or unexpected:

@@ -1,0 +1,212 @@
+"""Joint-model benchmark: SNIPS, ATIS, SemEval-2014 restaurants (and Stockmark Japanese, span only).
+
+Trains each data set in each mode (isolated, shared, mre) with several seeds,
+selects on dev, scores test, and writes
+
+    bench/results/joint_runs/<dataset>-<mode>-<seed>.json   one file per finished run (resume = skip these)
+    bench/results/joint.json                                 {dataset: {mode: {metric: {mean, sd, n}}}, "_meta": ...}
+    bench/results/joint.md                                   the same as a markdown table
+
+Usage (from the repository root, with ../shared/data beside it):
+
+    .venv/bin/python bench/joint.py                                  # everything: 3 seeds
+    .venv/bin/python bench/joint.py --datasets snips --modes mre --seeds 0
+    .venv/bin/python bench/joint.py --aggregate-only                 # rebuild joint.json/md from runs
+
+Never tunes on test: model selection and multi-label thresholds use dev
+(SemEval has no dev split: a fixed 10% of train, seed 0; Stockmark has no split:
+a fixed 80/10/10 split, seed 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import random
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mrekit.formats import bio, semeval, stockmark
+from mrekit.metrics import evaluate
+from mrekit.pipeline import MREModel
+from mrekit.training import TrainingArguments
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+RUNS = RESULTS / "joint_runs"
+METRICS = ("text_accuracy", "text_macro_f1", "span_f1", "frame_accuracy", "train_minutes", "model_mb", "parameters")
+
+#: Per data set: epochs, encoder learning rate, batch size (chosen on dev, see README).
+RECIPES = {
+    "snips": {"epochs": 6, "learning_rate": 2e-4, "batch_size": 32},
+    "atis": {"epochs": 10, "learning_rate": 2e-4, "batch_size": 32},
+    "semeval14_restaurants": {"epochs": 10, "learning_rate": 1e-4, "batch_size": 16},
+    "stockmark_ja": {"epochs": 8, "learning_rate": 2e-4, "batch_size": 32},
+}
+
+
+def split(examples: list, fractions: tuple[float, ...], seed: int = 0) -> list[list]:
+    """A fixed, seeded split into consecutive shares."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    out, start = [], 0
+    for i, share in enumerate(fractions):
+        end = len(order) if i == len(fractions) - 1 else start + round(share * len(order))
+        out.append([examples[j] for j in order[start:end]])
+        start = end
+    return out
+
+
+def load_dataset(name: str, data: Path) -> tuple[list, list, list]:
+    """(train, dev, test) examples of a benchmark data set."""
+    if name in ("snips", "atis"):
+        return tuple(list(bio.read(data / name / part)) for part in ("train", "dev", "test"))
+    if name == "semeval14_restaurants":
+        train, dev = split(list(semeval.read(data / "semeval14" / "Restaurants_Train_v2.xml")), (0.9, 0.1))
+        return train, dev, list(semeval.read(data / "semeval14" / "Restaurants_Test_Gold.xml"))
+    if name == "stockmark_ja":
+        return tuple(split(list(stockmark.read(data / "stockmark_ner_ja" / "ner.json")), (0.8, 0.1, 0.1)))
+    raise SystemExit(f"unknown data set {name}")
+
+
+def run_one(name: str, mode: str, seed: int, data: Path, max_train: int | None, epochs: int | None) -> dict:
+    """Train and test one (data set, mode, seed); returns the run record."""
+    train, dev, test = load_dataset(name, data)
+    train = train[:max_train]
+    recipe = dict(RECIPES[name], seed=seed, threads=None)
+    if epochs:
+        recipe["epochs"] = epochs
+    levels = ["word"] if name == "stockmark_ja" else ["text", "word"]
+    model_mode = "isolated" if name == "stockmark_ja" else mode
+    out = ROOT / "runs" / f"{name}-{mode}-{seed}"
+    started = time.perf_counter()
+    model = MREModel(mode=model_mode, levels=levels).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
+    minutes = (time.perf_counter() - started) / 60
+    scores = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=0)
+    weights = out / "model-best" / "model.safetensors"
+    return {
+        "dataset": name,
+        "mode": mode,
+        "seed": seed,
+        "recipe": recipe,
+        "n_train": len(train),
+        "n_test": len(test),
+        "test": {k: v for k, v in scores.items() if isinstance(v, float)},
+        "train_minutes": minutes,
+        "model_mb": weights.stat().st_size / 2**20,
+        "parameters": sum(p.numel() for p in model.model_.parameters()),
+        "best_epoch": json.loads((out / "model-best" / "mrekit.json").read_text())["training"]["epoch"],
+    }
+
+
+def aggregate(command: str) -> dict:
+    """Fold the per-run files into the results shape."""
+    grouped: dict[str, dict[str, list[dict]]] = {}
+    for path in sorted(RUNS.glob("*.json")):
+        record = json.loads(path.read_text())
+        grouped.setdefault(record["dataset"], {}).setdefault(record["mode"], []).append(record)
+    results: dict = {}
+    for name, modes in grouped.items():
+        for mode, records in modes.items():
+            row = {}
+            for metric in METRICS:
+                values = [r["test"].get(metric) if metric in r["test"] else r.get(metric) for r in records]
+                values = [v for v in values if v is not None]
+                if values:
+                    row[metric] = {
+                        "mean": statistics.fmean(values),
+                        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                        "n": len(values),
+                    }
+            results.setdefault(name, {})[mode] = row
+    results["_meta"] = {
+        "command": command,
+        "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {_cpus()} CPU cores, torch CPU threads default",
+        "encoder": "all-MiniLM-L6-v2 (bundled, 22.7M parameters)",
+        "recipes": RECIPES,
+    }
+    return results
+
+
+def markdown(results: dict) -> str:
+    """A table of mean ± sd (percent) per data set and mode."""
+    lines = [
+        "| data set | mode | seeds | text acc | text macro-F1 | span F1 | frame acc | train min | size MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, modes in results.items():
+        if name.startswith("_"):
+            continue
+        for mode, row in modes.items():
+            n = max((v["n"] for v in row.values()), default=0)
+            lines.append(
+                f"| {name} | {mode} | {n} | {_cell(row, 'text_accuracy')} | {_cell(row, 'text_macro_f1')} | {_cell(row, 'span_f1')} | "
+                f"{_cell(row, 'frame_accuracy')} | {_cell(row, 'train_minutes', 1, 1)} | {_cell(row, 'model_mb', 1, 1)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict, metric: str, scale: float = 100.0, digits: int = 2) -> str:
+    if metric not in row:
+        return "–"
+    mean, sd = row[metric]["mean"] * scale, row[metric]["sd"] * scale
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["snips", "atis", "semeval14_restaurants", "stockmark_ja"])
+    parser.add_argument("--modes", nargs="+", default=["isolated", "shared", "mre"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--max-train", type=int, default=None, help="smoke runs only: cap the training set")
+    parser.add_argument("--epochs", type=int, default=None, help="smoke runs only: override the recipe")
+    parser.add_argument("--aggregate-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    RUNS.mkdir(parents=True, exist_ok=True)
+    if not args.aggregate_only:
+        for name in args.datasets:
+            modes = ["word_only"] if name == "stockmark_ja" else args.modes
+            for mode in modes:
+                for seed in args.seeds:
+                    target = RUNS / f"{name}-{mode}-{seed}.json"
+                    if target.exists():
+                        logging.info("cached: %s", target.name)
+                        continue
+                    record = run_one(name, mode, seed, args.data, args.max_train, args.epochs)
+                    target.write_text(json.dumps(record, indent=2))
+                    logging.info("done %s: %s", target.name, record["test"])
+    results = aggregate(
+        "python bench/joint.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "data")
+    )
+    (RESULTS / "joint.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "joint.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""``mrekit predict``: run a model over texts (TXT, one per line, or any readable data) to JSONL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mrekit.cli._ui import cli_errors, console
+from mrekit.formats import jsonl
+from mrekit.formats._io import iter_lines
+from mrekit.schema import Example
+
+
+def read_inputs(spec: str | Path) -> list[Example]:
+    """Texts to predict: a ``.txt`` file gives one text per non-empty line; other inputs keep ids."""
+    path = Path(spec)
+    if path.suffix == ".txt":
+        return [Example(line, id=str(n)) for n, line in iter_lines(path) if line.strip()]
+    from mrekit.cli._data import read_examples
+
+    return read_examples(spec)
+
+
+def predict(
+    model_dir: str | Path,
+    inputs: str | Path,
+    output: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    consistency: str = "report",
+) -> list[Example]:
+    """Predict every input text and write JSONL to ``output`` (atomically) when given.
+
+    Example:
+        >>> predict("runs/snips/model-best", "texts.txt", "pred.jsonl")  # doctest: +SKIP
+    """
+    from mrekit.pipeline import load
+
+    nlp = load(model_dir)
+    examples = read_inputs(inputs)
+    results = nlp.predict([ex.text for ex in examples], batch_size=batch_size, consistency=consistency)
+    for source, result in zip(examples, results, strict=True):
+        result.id = source.id
+    if output is not None:
+        jsonl.write(results, output)
+    return results
+
+
+def command(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder (or a training output folder).")],
+    inputs: Annotated[str, typer.Argument(help="TXT (one text per line), JSONL or any readable data.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL output (default: stdout).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 64,
+    consistency: Annotated[str, typer.Option(help="report, enforce or off: text/span label consistency.")] = "report",
+) -> None:
+    """Predict text labels and spans; results are the schema's JSONL."""
+    results = cli_errors(predict)(model_dir, inputs, output, batch_size=batch_size, consistency=consistency)
+    if output is None:
+        for result in results:
+            sys.stdout.write(jsonl.dumps(result) + "\n")
+    else:
+        console.print(f"[green]✔[/] wrote {len(results)} predictions to {output}")

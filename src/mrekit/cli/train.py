@@ -1,0 +1,94 @@
+"""``mrekit train``: fit a joint model from a config file and/or flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mrekit.cli._data import read_examples, training_progress
+from mrekit.cli._ui import cli_errors, console
+from mrekit.errors import MrekitError
+
+#: Model settings a config file may hold beside ``train``, ``dev`` and ``training``.
+MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels")
+
+
+def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -> dict[str, Any]:
+    """Train from a config dict ``{"train", "dev", "mode", ..., "training": {...}}``.
+
+    Returns:
+        The log record of the best epoch.
+
+    Example:
+        >>> train({"train": "snips:train", "dev": "snips:dev", "training": {"epochs": 1}}, "runs/x")  # doctest: +SKIP
+    """
+    from mrekit.pipeline import MREModel
+    from mrekit.training import TrainingArguments
+
+    if "train" not in config:
+        raise MrekitError("E183", "no training data: give --train or 'train' in the config", field="train")
+    unknown = sorted(set(config) - {"train", "dev", "training", *MODEL_KEYS})
+    if unknown:
+        raise MrekitError("E183", f"unknown config key(s): {', '.join(unknown)}")
+    args = TrainingArguments.from_dict(config.get("training", {}))
+    train_examples = read_examples(config["train"])
+    dev_examples = read_examples(config["dev"]) if config.get("dev") else None
+    model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config})
+    with training_progress() as progress:
+        model.fit(train_examples, dev_examples, args=args, output_dir=output, resume=resume, progress=progress)
+    from mrekit.training import Trainer
+
+    return Trainer._best_from_log(Path(output))
+
+
+def command(
+    config: Annotated[Path | None, typer.Argument(help="JSON or TOML config; flags override it.")] = None,
+    train_data: Annotated[str | None, typer.Option("--train", help="Training data (path or snips:train).")] = None,
+    dev_data: Annotated[str | None, typer.Option("--dev", help="Dev data for model selection.")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output folder (model-best/, checkpoint/, metrics.jsonl).")
+    ] = Path("runs/model"),
+    mode: Annotated[str | None, typer.Option(help="isolated, shared or mre.")] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="Local Hugging Face encoder folder (default: bundled MiniLM).")
+    ] = None,
+    crf: Annotated[bool | None, typer.Option("--crf/--no-crf", help="Train a CRF over the BIO tags.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training data.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Texts per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Encoder learning rate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --output.")] = False,
+) -> None:
+    """Train a joint text + word level model; the best dev epoch is saved to OUTPUT/model-best."""
+    from mrekit.training import read_config
+
+    settings: dict[str, Any] = cli_errors(read_config)(config) if config else {}
+    settings.setdefault("training", {})
+    for key, value in (
+        ("train", train_data),
+        ("dev", dev_data),
+        ("mode", mode),
+        ("encoder", encoder),
+        ("use_crf", crf),
+    ):
+        if value is not None:
+            settings[key] = value
+    overrides = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "seed": seed,
+        "threads": threads,
+        "device": device,
+    }
+    settings["training"].update({k: v for k, v in overrides.items() if v is not None})
+    best = cli_errors(train)(settings, output, resume=resume)
+    dev = best.get("dev") or {}
+    summary = ", ".join(
+        f"{k} {dev[k]:.2%}" for k in ("text_accuracy", "span_f1", "frame_accuracy") if dev.get(k) is not None
+    )
+    console.print(f"[green]✔[/] best epoch {best.get('epoch')} ({summary}); model saved to {output / 'model-best'}")

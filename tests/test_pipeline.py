@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+import mrekit
+from mrekit import MrekitError
+from mrekit.pipeline import MREModel, _snap_to_words
+from mrekit.training import TrainingArguments
+
+ARGS = TrainingArguments(epochs=25, batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(snips_mini, tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    model = MREModel(mode="mre", encoder=tiny_encoder).fit(snips_mini, snips_mini, args=ARGS, output_dir=out)
+    return model, out
+
+
+def test_call_returns_labels_scores_and_char_spans(trained, snips_mini):
+    model, _ = trained
+    doc = model(snips_mini[0].text)
+    assert doc.labels == ["AddToPlaylist"]
+    assert set(doc.label_scores) == set(model.labels_)
+    assert sum(doc.label_scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert [(doc.surface(s), s.label) for s in doc.spans] == [
+        ("sabrina salerno", "artist"),
+        ("grime instrumentals", "playlist"),
+    ]
+    assert all(0 < s.score <= 1 for s in doc.spans)
+    assert json.loads(json.dumps(doc.to_dict()))["spans"][0]["text"] == "sabrina salerno"
+
+
+def test_pipe_streams_the_same_results(trained, snips_mini):
+    model, _ = trained
+    texts = [ex.text for ex in snips_mini]
+    streamed = list(model.pipe(iter(texts), batch_size=2))
+    batched = model.predict(texts)
+    assert [(e.labels, e.spans) for e in streamed] == [(e.labels, e.spans) for e in batched]
+
+
+def test_predict_proba_rows(trained, snips_mini):
+    model, _ = trained
+    probs = model.predict_proba([ex.text for ex in snips_mini[:3]])
+    assert probs.shape == (3, len(model.labels_))
+    assert model.labels_[probs[0].argmax()] == "AddToPlaylist"
+
+
+def test_save_load_round_trip_and_training_folder(trained, snips_mini, tmp_path):
+    model, out = trained
+    texts = [ex.text for ex in snips_mini]
+    saved = model.save(tmp_path / "m")
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "encoder",
+        "labels.json",
+        "model.safetensors",
+        "mrekit.json",
+        "tokenizer",
+    ]
+    manifest = json.loads((saved / "mrekit.json").read_text())
+    assert manifest["versions"]["mrekit"] == mrekit.__version__ and manifest["config"]["mode"] == "mre"
+    for folder in (saved, out):  # a model folder, or the training output holding model-best/
+        again = mrekit.load(folder)
+        assert [(e.labels, e.spans) for e in again.predict(texts)] == [
+            (e.labels, e.spans) for e in model.predict(texts)
+        ]
+
+
+def test_tampered_or_foreign_folders_are_refused(trained, tmp_path):
+    model, _ = trained
+    saved = model.save(tmp_path / "m")
+    weights = saved / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(MrekitError, match=r"\[E182\]"):
+        mrekit.load(saved)
+    other = model.save(tmp_path / "v")
+    manifest = json.loads((other / "mrekit.json").read_text())
+    manifest["format_version"] = 99
+    (other / "mrekit.json").write_text(json.dumps(manifest))
+    with pytest.raises(MrekitError, match=r"\[E181\].*v99"):
+        mrekit.load(other)
+    with pytest.raises(MrekitError, match=r"\[E181\] .*not an mrekit model folder"):
+        mrekit.load(tmp_path)
+    with pytest.raises(MrekitError, match=r"\[E100\]"):
+        mrekit.load(tmp_path / "nowhere")
+
+
+def test_long_text_is_truncated_with_a_warning(trained, caplog):
+    model, _ = trained
+    text = "play " + "muse " * 300
+    with caplog.at_level(logging.WARNING):
+        doc = model(text)
+    assert doc.meta["truncated"] is True
+    assert "truncated to 128 tokens" in caplog.text
+    assert all(s.end <= len(text) for s in doc.spans)
+
+
+def test_consistency_report_and_enforce(trained):
+    model, _ = trained
+    model.model_.config.consistency = {label: [] for label in model.labels_}  # no span label fits any text label
+    try:
+        reported = model("add sabrina salerno to the grime instrumentals playlist")
+        enforced = model.predict([reported.text], consistency="enforce")[0]
+    finally:
+        model.model_.config.consistency = None
+    assert reported.spans and reported.meta["inconsistent_spans"] == list(range(len(reported.spans)))
+    assert enforced.spans == [] and "inconsistent_spans" not in enforced.meta
+
+
+def test_snap_to_words_only_in_spaced_scripts():
+    assert _snap_to_words("play muse now", 5, 7) == (5, 9)
+    assert _snap_to_words("東京都に住む", 0, 2) == (0, 2)
+
+
+def test_japanese_span_only_training_gives_valid_offsets(ja_examples, tiny_encoder, tmp_path):
+    model = MREModel(mode="shared", encoder=tiny_encoder).fit(
+        ja_examples,
+        ja_examples,
+        args=TrainingArguments(epochs=30, batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, seed=0),
+        output_dir=tmp_path,
+    )
+    results = model.predict([ex.text for ex in ja_examples])
+    assert all(r.labels == [] for r in results)  # no text level was annotated, none is predicted
+    spans = [(r.surface(s), s.label) for r in results for s in r.spans]
+    gold = {(ex.surface(s), s.label) for ex in ja_examples for s in ex.spans}
+    assert spans and sum(pair in gold for pair in spans) / len(spans) > 0.5
+    for r in results:
+        for s in r.spans:
+            assert 0 <= s.start < s.end <= len(r.text)
