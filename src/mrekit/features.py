@@ -23,6 +23,16 @@ logger = logging.getLogger(__name__)
 IGNORE = -100
 
 
+def bio_tags(span_labels: Sequence[str]) -> list[str]:
+    """The tag set of a model: ``O`` then ``B-``/``I-`` per span label, in index order.
+
+    Example:
+        >>> bio_tags(["artist"])
+        ['O', 'B-artist', 'I-artist']
+    """
+    return ["O"] + [f"{prefix}-{label}" for label in span_labels for prefix in ("B", "I")]
+
+
 @dataclass
 class LabelSpace:
     """The text labels and BIO tags a model predicts.
@@ -40,7 +50,7 @@ class LabelSpace:
     @property
     def tags(self) -> list[str]:
         """``O`` then ``B-``/``I-`` per span label."""
-        return ["O"] + [f"{p}-{label}" for label in self.span_labels for p in ("B", "I")]
+        return bio_tags(self.span_labels)
 
     @classmethod
     def from_examples(cls, examples: Sequence[Example]) -> LabelSpace:

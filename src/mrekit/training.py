@@ -213,6 +213,7 @@ class Trainer:
                     state["stale"] += 1
             if progress and task is not None:
                 progress.remove_task(task)
+                progress.console.print(_epoch_line(record, metric, improved))
             record.update(selection_metric=metric, best_epoch=state["best_epoch"] or epoch + 1)
             if improved:
                 save_model(self.model, self.tokenizer, out / "model-best", extra={"training": self._summary(record)})
@@ -298,6 +299,19 @@ class Trainer:
         torch.set_rng_state(tensors["rng.torch"])
         random.setstate(_tuplify(scalars["rng_python"]))
         return scalars["state"]
+
+
+def _epoch_line(record: dict[str, Any], metric: str, improved: bool) -> str:
+    dev = record.get("dev") or {}
+    shown = ", ".join(
+        f"{name} {dev[key]:.2%}"
+        for key, name in (("text_accuracy", "text acc"), ("span_f1", "span F1"), ("frame_accuracy", "frame acc"))
+        if dev.get(key) is not None
+    )
+    mark = " [green]★ best[/]" if improved else ""
+    return (
+        f"epoch {record['epoch']}: loss {record['train_loss']:.4f} ({record['train_seconds']:.0f} s); dev {shown}{mark}"
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrekit.cli import convert, evaluate, predict, quickstart, stats, train, validate
+from mrekit.cli import convert, evaluate, predict, quickstart, stats, study, train, validate
 
 app = typer.Typer(
     name="mrekit",
@@ -20,6 +20,7 @@ app.command("evaluate")(evaluate.command)
 app.command("train")(train.command)
 app.command("predict")(predict.command)
 app.command("quickstart")(quickstart.command)
+app.command("study")(study.command)
 
 
 def main() -> None:

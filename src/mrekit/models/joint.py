@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mrekit.errors import MrekitError
-from mrekit.features import IGNORE
+from mrekit.features import IGNORE, bio_tags
 from mrekit.models.heads import CRF, TagHead, TextHead, bio_transitions, masked_mean, viterbi
 
 MODES = ("isolated", "shared", "mre")
@@ -77,7 +77,7 @@ class JointConfig:
     @property
     def tags(self) -> list[str]:
         """``O`` then ``B-``/``I-`` per span label."""
-        return ["O"] + [f"{p}-{label}" for label in self.span_labels for p in ("B", "I")]
+        return bio_tags(self.span_labels)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mrekit import Example, Span
+from mrekit.cli import app
+from mrekit.study.runs import strip_gold_text, with_gold_text, with_gold_words
+from mrekit.study.verdict import verdicts
+
+
+def test_gold_conditioning_round_trip():
+    ex = Example("play muse", id="1", labels=["PlayMusic"], spans=[Span(5, 9, "artist")])
+    words = with_gold_words(ex)
+    assert (words.text, words.labels, words.spans) == ("play muse | artist muse", ["PlayMusic"], None)
+    text = with_gold_text(ex)
+    assert text.text == "PlayMusic | play muse" and text.labels == []
+    assert text.surface(text.spans[0]) == "muse"
+    pred = Example(text.text, spans=[Span(0, 9, "junk"), Span(17, 21, "artist")])
+    back = strip_gold_text(pred, ex)
+    assert back.spans == [Span(5, 9, "artist")]  # a span inside the added prefix is dropped
+
+
+def make(text, label, spans):
+    return Example(text, labels=[label], spans=spans)
+
+
+def test_verdicts_by_construction():
+    gold = [make(f"t{i} x", "A" if i % 2 else "B", [Span(0, len(f"t{i}"), "s")]) for i in range(40)]
+    right = [make(g.text, g.labels[0], g.spans) for g in gold]
+    wrong_text = [make(g.text, "A", g.spans) for g in gold]  # half the texts wrong
+    no_spans = [make(g.text, g.labels[0], []) for g in gold]
+    results = {"mre": [right], "text_only": [wrong_text], "word_only": [no_spans]}
+    out = verdicts(gold, results, n_resamples=200)
+    assert out["word_to_text"]["verdict"] == "present" and out["word_to_text"]["effect"] == pytest.approx(0.5)
+    assert out["text_to_word"]["verdict"] == "present" and out["text_to_word"]["effect"] == pytest.approx(1.0)
+    assert out["frame"]["verdict"] == "present" and out["frame"]["c"] == 40
+    same = verdicts(gold, {"mre": [right], "text_only": [right], "word_only": [right]}, n_resamples=200)
+    assert same["word_to_text"]["verdict"] == "absent" and same["word_to_text"]["p"] == 1.0
+    worse = verdicts(gold, {"mre": [wrong_text], "text_only": [right]}, n_resamples=200)
+    assert worse["word_to_text"]["verdict"] == "negative"
+
+
+def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder):
+    from mrekit.formats import bio, jsonl
+
+    data = tmp_path / "mini"  # train and test only: a fixed share of train becomes dev
+    examples = list(bio.read(fixtures / "bio_mini"))
+    jsonl.write(examples, data / "train.jsonl")
+    jsonl.write(examples[:6], data / "test.jsonl")
+    out = tmp_path / "study"
+    args = ["study", str(data), "--output", str(out), "--seeds", "2", "--encoder", str(tiny_encoder)]
+    args += ["--epochs", "1", "--batch-size", "4", "--bootstrap", "100"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    entry = report["mini"]
+    for run in (
+        "text_only",
+        "word_only",
+        "isolated",
+        "shared",
+        "mre",
+        "text_given_gold_words",
+        "words_given_gold_text",
+    ):
+        assert entry[run]
+    assert entry["text_only"]["text_accuracy"]["n"] == 2 and "span_f1" not in entry["text_only"]
+    assert set(entry["verdict"]) == {"word_to_text", "text_to_word", "frame"}
+    assert entry["verdict"]["word_to_text"]["verdict"] in {"present", "absent", "negative"}
+    assert "mi" in entry["signal"] and report["_meta"]["command"]
+    assert (out / "effects.png").read_bytes()[:4] == b"\x89PNG" and (out / "levels.png").exists()
+    assert "## Summary" in (out / "report.md").read_text()
+    # every run is cached: a second invocation trains nothing and gives the same report
+    cached = sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl"))
+    assert len(cached) == 12
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0
+    assert sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl")) == cached
+    assert json.loads((out / "report.json").read_text())["mini"]["mre"] == entry["mre"]
