@@ -103,7 +103,7 @@ def plot_effects(report: dict[str, Any], path: str | Path) -> None:
                 rows.append((f"{name}\n{direction.replace('_', ' ')}", v))
     colours = {"present": "tab:green", "absent": "tab:gray", "negative": "tab:red"}
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(2, len(rows)) + 1.2))
-    for i, (label, v) in enumerate(rows):
+    for i, (_, v) in enumerate(rows):
         low, high = (100 * x for x in v["ci"])
         ax.plot([low, high], [i, i], color=colours[v["verdict"]], lw=3)
         ax.plot(100 * v["effect"], i, "o", color=colours[v["verdict"]])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrekit.formats import jsonl
-from mrekit.schema import Example, Span
+from mrekit.schema import Example
 
 logger = logging.getLogger(__name__)
 

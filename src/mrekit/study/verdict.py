@@ -14,8 +14,8 @@ A direction's verdict is ``present`` when the effect is positive with p < alpha,
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from mrekit.metrics import evaluate, mcnemar, paired_bootstrap
