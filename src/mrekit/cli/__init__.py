@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrekit.cli import convert, evaluate, predict, quickstart, stats, study, train, validate
+from mrekit.cli import convert, evaluate, fewshot, predict, quickstart, stats, study, train, validate
 
 app = typer.Typer(
     name="mrekit",
@@ -21,6 +21,7 @@ app.command("train")(train.command)
 app.command("predict")(predict.command)
 app.command("quickstart")(quickstart.command)
 app.command("study")(study.command)
+app.command("fewshot")(fewshot.command)
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""``mrekit fewshot``: K-shot text classification, label-name vs word-level-information verbalizers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mrekit.cli._data import training_progress
+from mrekit.cli._ui import cli_errors, console
+
+
+def fewshot(
+    data: str,
+    *,
+    methods: list[str],
+    shots: list[int],
+    seeds: int,
+    verbalizer_file: str | None = None,
+    encoder: str | None = None,
+    finetune_epochs: int = 10,
+    pool: bool = True,
+) -> dict:
+    """Sample K shots per label from train, score test, per method and K.
+
+    With ``pool``, the train examples not drawn as shots lend their spans (not
+    their labels) to the WLI verbalizer, as span-only data would.
+    """
+    from mrekit.fewshot import FewShotConfig, run_fewshot
+    from mrekit.schema import Example
+    from mrekit.study.data import load_study_data
+
+    split = load_study_data(data)
+    config = FewShotConfig(
+        shots=tuple(shots),
+        seeds=seeds,
+        verbalizer_file=verbalizer_file,
+        encoder=encoder,
+        finetune_epochs=finetune_epochs,
+    )
+    span_pool = [Example(ex.text, spans=ex.spans) for ex in split.train] if pool else []
+    with training_progress() as progress:
+        return run_fewshot(split.train, split.test, methods, config, pool=span_pool, progress=progress)
+
+
+def command(
+    data: Annotated[str, typer.Option("--data", help="Bundled set (snips) or folder with train/test.")],
+    verbalizer: Annotated[list[str], typer.Option(help="names, file, wli or finetune (repeat to compare).")] = [  # noqa: B006
+        "names",
+        "wli",
+    ],
+    shots: Annotated[list[int], typer.Option(help="K values (repeat).")] = [1, 2, 4, 8, 16],  # noqa: B006
+    seeds: Annotated[int, typer.Option(help="Samplings per K.")] = 5,
+    verbalizer_file: Annotated[str | None, typer.Option(help="label,word,word lines for --verbalizer file.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Local encoder folder (default: bundled MiniLM).")] = None,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs on the shots (0: none).")] = 10,
+    no_pool: Annotated[bool, typer.Option("--no-pool", help="Mine WLI words from the shots only.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write the results JSON here.")] = None,
+) -> None:
+    """K-shot classification: mean ± sd accuracy / macro-F1 per verbalizer and K."""
+    results = cli_errors(fewshot)(
+        data,
+        methods=verbalizer,
+        shots=shots,
+        seeds=seeds,
+        verbalizer_file=verbalizer_file,
+        encoder=encoder,
+        finetune_epochs=finetune_epochs,
+        pool=not no_pool,
+    )
+    table = Table("K", *verbalizer, title=f"{data}: accuracy (mean ± sd over {seeds} samplings)")
+    for k in shots:
+        row = [results.get(f"{m}@{k}", {}).get("text_accuracy") for m in verbalizer]
+        table.add_row(str(k), *(f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}" if c else "–" for c in row))
+    console.print(table)
+    if output:
+        output.write_text(json.dumps(results, indent=2))
+        console.print(f"[green]✔[/] wrote {output}")
