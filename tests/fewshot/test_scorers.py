@@ -50,7 +50,9 @@ def test_embedding_scorer_fit_moves_towards_the_shots(tiny_encoder, snips_mini):
     before = scorer.prototypes.clone()
     scorer.fit(snips_mini, epochs=30, learning_rate=1e-3, seed=0)
     assert not torch.allclose(before, scorer.prototypes)
-    accuracy = np.mean([p == ex.labels[0] for p, ex in zip(scorer.predict([e.text for e in snips_mini]), snips_mini)])
+    accuracy = np.mean(
+        [p == ex.labels[0] for p, ex in zip(scorer.predict([e.text for e in snips_mini]), snips_mini, strict=True)]
+    )
     assert accuracy == 1.0  # it fits its own shots
 
 
