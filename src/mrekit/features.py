@@ -128,6 +128,31 @@ def featurize(
     return out, report
 
 
+def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Features]:
+    """Tokenize raw texts for prediction in one batched call of the fast tokenizer.
+
+    Example:
+        >>> feats = featurize_texts(["play muse"], tok, 128)  # doctest: +SKIP
+        >>> feats[0].offsets  # doctest: +SKIP
+        [(0, 0), (0, 4), (5, 9), (0, 0)]
+    """
+    if not texts:
+        return []
+    enc = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    out = []
+    for i, ids in enumerate(enc["input_ids"]):
+        real = [not special for special in enc["special_tokens_mask"][i]]
+        truncated = bool(enc.encodings[i].overflowing)
+        out.append(Features(ids, [tuple(o) for o in enc["offset_mapping"][i]], real, None, None, truncated))
+    return out
+
+
 def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int | None, window: int = 50) -> list[list[int]]:
     """Group indices into batches of similar length, to waste little compute on padding.
 

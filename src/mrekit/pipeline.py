@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from mrekit.alignment import tags_to_spans
-from mrekit.features import LabelSpace, bucketed_batches, collate, featurize
+from mrekit.decoding import TagTable, extract_spans, span_scores, viterbi
+from mrekit.features import LabelSpace, bucketed_batches, collate, featurize_texts
 from mrekit.formats._words import uses_spaces
 from mrekit.models.joint import JointConfig, JointModel
 from mrekit.schema import Example, Span
@@ -33,44 +32,39 @@ def predict_examples(
     *,
     batch_size: int = 64,
     consistency: str = "report",
+    backend: Any = None,
 ) -> list[Example]:
     """Predict text labels and spans for ``texts``, in input order.
 
     Args:
-        model: A joint model.
+        model: A joint model (its config, tags and transitions are used by every backend).
         tokenizer: Its fast tokenizer.
         texts: Raw texts.
         batch_size: Texts per forward pass (batches group similar lengths).
         consistency: ``report`` marks spans whose label was never seen with the
             predicted text label in training (``meta["inconsistent_spans"]``);
             ``enforce`` forbids such span labels while decoding; ``off`` does neither.
+        backend: A :mod:`mrekit.backends` backend (PyTorch by default).
 
     Returns:
         One :class:`Example` per text with ``labels``, ``label_scores`` and
         scored ``spans``; ``meta["truncated"]`` is set for texts cut at ``max_length``.
     """
+    from mrekit.backends import TorchBackend, transitions
+
     config = model.config
+    backend = backend or TorchBackend(model)
     space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
-    features, _ = featurize([Example(t) for t in texts], tokenizer, space, config.max_length)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    results: list[Example | None] = [None] * len(texts)
-    allowed_table = _allowed_tags(config) if consistency == "enforce" else None
+    features = featurize_texts(texts, tokenizer, config.max_length)
+    decoder = _Decoder(config, *transitions(model), consistency == "enforce")
     pad = tokenizer.pad_token_id or 0
+    results: list[Example | None] = [None] * len(texts)
     for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
         items = [features[i] for i in batch_ids]
-        batch = {k: v.to(device) for k, v in collate(items, space, pad).items()}
-        allowed = None
-        if allowed_table is not None:
-            with torch.no_grad():
-                first = model.decode(batch)["text_probs"].argmax(dim=1)
-            allowed = allowed_table.to(device)[first]
-        decoded = {k: v.cpu().numpy() for k, v in model.decode(batch, allowed_tags=allowed).items()}
-        for row, index in enumerate(batch_ids):
-            results[index] = _to_example(texts[index], items[row], decoded, row, config)
-    if was_training:
-        model.train()
+        batch = collate(items, space, pad)
+        decoded = decoder(texts, batch_ids, items, batch["real_mask"].numpy(), *backend.scores(batch))
+        for index, example in zip(batch_ids, decoded, strict=True):
+            results[index] = example
     for example, feature in zip(results, features, strict=True):
         if feature.truncated:
             example.meta["truncated"] = True
@@ -80,14 +74,68 @@ def predict_examples(
     return results  # type: ignore[return-value]
 
 
-def _allowed_tags(config: JointConfig) -> torch.Tensor:
-    table = torch.ones(max(1, len(config.text_labels)), len(config.tags), dtype=torch.bool)
+class _Decoder:
+    """Scores of a batch -> examples: Viterbi, span extraction, offsets, labels."""
+
+    def __init__(self, config: JointConfig, trans: np.ndarray, start: np.ndarray, enforce: bool) -> None:
+        self.config = config
+        self.trans, self.start = trans, start
+        self.table = TagTable.from_tags(config.tags)
+        self.allowed = _allowed_tags(config) if enforce else None
+        self.types = [tag[2:] for tag in config.tags]
+
+    def __call__(self, texts, batch_ids, items, mask, text_probs, tag_scores) -> list[Example]:
+        if self.allowed is not None:
+            # Forbid span types never seen with the predicted text label.
+            permitted = self.allowed[text_probs.argmax(axis=1)]
+            tag_scores = np.where(permitted[:, None, :], tag_scores, -1e4)
+        paths = viterbi(tag_scores, mask, self.trans, self.start)
+        path_probs = np.take_along_axis(_softmax(tag_scores), paths[..., None], axis=2)[..., 0]
+        rows, first, last = extract_spans(paths, mask, self.table)
+        scores = span_scores(path_probs, rows, first, last)
+        offsets = np.zeros(mask.shape + (2,), dtype=np.int64)
+        for row, item in enumerate(items):
+            offsets[row, : len(item.offsets)] = item.offsets
+        kinds = self.table.kind[paths[rows, first]]
+        per_row: list[list[Span]] = [[] for _ in items]
+        found = zip(
+            rows.tolist(),
+            offsets[rows, first, 0].tolist(),
+            offsets[rows, last, 1].tolist(),
+            kinds.tolist(),
+            scores.tolist(),
+            strict=True,
+        )
+        for row, s, e, kind, score in found:
+            s, e = _snap_to_words(texts[batch_ids[row]], s, e)
+            per_row[row].append(Span(s, e, self.types[kind], score=round(score, 4)))
+        word_level = "word" in self.config.levels
+        out = []
+        for row, index in enumerate(batch_ids):
+            labels, label_scores = _text_labels(text_probs[row], self.config)
+            out.append(
+                Example(
+                    texts[index],
+                    labels=labels,
+                    label_scores=label_scores or None,
+                    spans=per_row[row] if word_level else None,
+                )
+            )
+        return out
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _allowed_tags(config: JointConfig) -> np.ndarray:
+    table = np.ones((max(1, len(config.text_labels)), len(config.tags)), dtype=bool)
     seen = config.consistency or {}
     for row, label in enumerate(config.text_labels):
         if label in seen:
             ok = set(seen[label])
-            for col, tag in enumerate(config.tags):
-                table[row, col] = tag == "O" or tag[2:] in ok
+            table[row] = [tag == "O" or tag[2:] in ok for tag in config.tags]
     return table
 
 
@@ -100,24 +148,6 @@ def _text_labels(probs: np.ndarray, config: JointConfig) -> tuple[list[str], dic
         chosen = [config.text_labels[i] for i in np.flatnonzero(probs[: len(thresholds)] >= thresholds)]
         return chosen, scores
     return [config.text_labels[int(probs.argmax())]], scores
-
-
-def _to_example(text: str, feature, decoded: dict[str, np.ndarray], row: int, config: JointConfig) -> Example:
-    labels, scores = _text_labels(decoded["text_probs"][row], config)
-    spans = None
-    if "word" in config.levels:
-        n = len(feature.input_ids)
-        path = decoded["paths"][row, :n]
-        probs = decoded["path_probs"][row, :n]
-        tags = config.tags
-        spans = []
-        for first, last, label in tags_to_spans(
-            [tags[t] if real else "O" for t, real in zip(path, feature.real, strict=True)]
-        ):
-            start, end = feature.offsets[first][0], feature.offsets[last - 1][1]
-            start, end = _snap_to_words(text, start, end)
-            spans.append(Span(start, end, label, score=round(float(probs[first:last].mean()), 4)))
-    return Example(text=text, labels=labels, label_scores=scores or None, spans=spans)
 
 
 def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
@@ -176,6 +206,8 @@ class MREModel:
         self.levels = list(levels)
         self.model_: JointModel | None = None
         self.tokenizer_: Any = None
+        self.backend_: Any = None
+        self.path_: Path | None = None
 
     def fit(
         self,
@@ -222,13 +254,22 @@ class MREModel:
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)
         self.model_, self.tokenizer_, _ = load_model(out / "model-best")
+        self.path_ = out / "model-best"
         if config.multi_label and dev:
             self.model_.config.thresholds = tune_thresholds(self, dev)
         return self
 
     @classmethod
-    def load(cls, folder: str | Path) -> MREModel:
-        """Load a saved model folder (or a training output folder holding ``model-best``)."""
+    def load(cls, folder: str | Path, *, backend: str = "auto", threads: int | None = None) -> MREModel:
+        """Load a saved model folder (or a training output folder holding ``model-best``).
+
+        Args:
+            folder: The model folder.
+            backend: ``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (an ONNX export
+                when present and onnxruntime is installed, int8 first; else torch).
+            threads: CPU threads for ONNX Runtime (default: torch's).
+        """
+        from mrekit.backends import choose_backend
         from mrekit.models.serialization import load_model
 
         path = Path(folder)
@@ -238,7 +279,17 @@ class MREModel:
         config = model.config
         obj = cls(mode=config.mode, use_crf=config.use_crf, max_length=config.max_length, levels=config.levels)
         obj.model_, obj.tokenizer_, obj.manifest_ = model, tokenizer, manifest
+        obj.backend_ = choose_backend(model, path, backend, threads=threads)
+        obj.path_ = path
         return obj
+
+    def export(self, *, quantize: bool = False) -> list[Path]:
+        """Write the ONNX export(s) into the loaded model folder (see :mod:`mrekit.backends`)."""
+        from mrekit.backends import export_onnx
+
+        if getattr(self, "path_", None) is None:
+            raise RuntimeError("save() and load() the model before exporting it")
+        return export_onnx(self._fitted(), self.path_, quantize=quantize)
 
     def save(self, folder: str | Path) -> Path:
         """Write the model folder atomically."""
@@ -254,7 +305,12 @@ class MREModel:
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, consistency: str = "report") -> list[Example]:
         """Predict each text's label(s) and spans."""
         return predict_examples(
-            self._fitted(), self.tokenizer_, list(texts), batch_size=batch_size, consistency=consistency
+            self._fitted(),
+            self.tokenizer_,
+            list(texts),
+            batch_size=batch_size,
+            consistency=consistency,
+            backend=getattr(self, "backend_", None),
         )
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
@@ -308,6 +364,9 @@ def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:
     return thresholds
 
 
-def load(folder: str | Path) -> MREModel:
-    """Load a model folder: ``nlp = mrekit.load(DIR)``; ``nlp(text)``; ``nlp.pipe(texts)``."""
-    return MREModel.load(folder)
+def load(folder: str | Path, *, backend: str = "auto", threads: int | None = None) -> MREModel:
+    """Load a model folder: ``nlp = mrekit.load(DIR)``; ``nlp(text)``; ``nlp.pipe(texts)``.
+
+    ``backend`` picks PyTorch or an ONNX export (see :meth:`MREModel.load`).
+    """
+    return MREModel.load(folder, backend=backend, threads=threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrekit.cli import convert, evaluate, fewshot, predict, quickstart, stats, study, train, validate
+from mrekit.cli import convert, evaluate, export, fewshot, predict, quickstart, stats, study, train, validate
 
 app = typer.Typer(
     name="mrekit",
@@ -22,6 +22,7 @@ app.command("predict")(predict.command)
 app.command("quickstart")(quickstart.command)
 app.command("study")(study.command)
 app.command("fewshot")(fewshot.command)
+app.command("export")(export.command)
 
 
 def main() -> None:

@@ -32,43 +32,6 @@ def bio_transitions(tags: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return trans, start
 
 
-def viterbi(emissions: torch.Tensor, mask: torch.Tensor, trans: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-    """Best tag path per row over the positions where ``mask`` is true.
-
-    Positions outside the mask are skipped (their tag is 0), so special and
-    padding tokens never break the chain. The loop runs over positions only;
-    every step is vectorised over the batch and the tags.
-
-    Args:
-        emissions: ``(batch, length, tags)`` scores (log-probabilities or CRF emissions).
-        mask: ``(batch, length)`` booleans.
-        trans: ``(tags, tags)`` transition scores, ``trans[i, j]`` for ``i -> j``.
-        start: ``(tags,)`` scores for the first position.
-
-    Returns:
-        ``(batch, length)`` tag indices.
-    """
-    batch, length, k = emissions.shape
-    score = emissions.new_zeros(batch, k)
-    started = torch.zeros(batch, dtype=torch.bool, device=emissions.device)
-    identity = torch.arange(k, device=emissions.device).expand(batch, k)
-    pointers = []
-    for t in range(length):
-        step = mask[:, t]
-        best, arg = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)
-        fresh = step & ~started
-        new = torch.where(fresh.unsqueeze(1), start.unsqueeze(0), best) + emissions[:, t]
-        score = torch.where(step.unsqueeze(1), new, score)
-        pointers.append(torch.where((step & started).unsqueeze(1), arg, identity))
-        started = started | step
-    path = torch.zeros(batch, length, dtype=torch.long, device=emissions.device)
-    current = score.argmax(dim=1)
-    for t in range(length - 1, -1, -1):
-        path[:, t] = torch.where(mask[:, t], current, torch.zeros_like(current))
-        current = pointers[t].gather(1, current.unsqueeze(1)).squeeze(1)
-    return path
-
-
 class CRF(nn.Module):
     """Linear-chain CRF over masked positions, with BIO constraints added to the learned transitions."""
 

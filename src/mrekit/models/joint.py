@@ -30,7 +30,7 @@ from torch import nn
 
 from mrekit.errors import MrekitError
 from mrekit.features import IGNORE, bio_tags
-from mrekit.models.heads import CRF, TagHead, TextHead, bio_transitions, masked_mean, viterbi
+from mrekit.models.heads import CRF, TagHead, TextHead, bio_transitions, masked_mean
 
 MODES = ("isolated", "shared", "mre")
 LEVELS = ("text", "word")
@@ -170,24 +170,14 @@ class JointModel(nn.Module):
             return self.crf.nll(logits, tags, batch["real_mask"])
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), tags.reshape(-1), ignore_index=IGNORE)
 
-    @torch.no_grad()
-    def decode(
-        self, batch: dict[str, torch.Tensor], *, allowed_tags: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Text probabilities, best BIO paths and per-token tag probabilities.
+    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text-label probabilities and per-token tag scores (what a backend returns).
 
-        Args:
-            batch: Model inputs.
-            allowed_tags: Optional ``(batch, tags)`` booleans; tags outside are
-                never chosen (used to enforce text/word consistency).
+        Tag scores are log-probabilities, or a CRF's emissions when one is trained;
+        :func:`mrekit.decoding.viterbi` turns them into paths.
         """
-        out = self.forward({k: v for k, v in batch.items() if k not in ("tag_ids", "label_ids", "label_mask")})
+        out = self.forward({k: batch[k] for k in ("input_ids", "attention_mask", "real_mask")})
         text_logits = out["text_logits"]
         text_probs = text_logits.sigmoid() if self.config.multi_label else text_logits.softmax(dim=-1)
-        emissions = out["tag_logits"].log_softmax(dim=-1) if self.crf is None else out["tag_logits"]
-        if allowed_tags is not None:
-            emissions = emissions.masked_fill(~allowed_tags.unsqueeze(1), -1e4)
-        trans, start = self.crf.scores() if self.crf is not None else (self.bio_trans, self.bio_start)
-        paths = viterbi(emissions, batch["real_mask"], trans, start)
-        tag_probs = out["tag_logits"].softmax(dim=-1).gather(2, paths.unsqueeze(2)).squeeze(2)
-        return {"text_probs": text_probs, "paths": paths, "path_probs": tag_probs}
+        tags = out["tag_logits"]
+        return text_probs, tags if self.crf is not None else tags.log_softmax(dim=-1)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import mrekit
+from mrekit import MrekitError
+from mrekit.cli import app
+from mrekit.pipeline import MREModel
+from mrekit.training import TrainingArguments
+
+pytest.importorskip("onnxruntime")
+
+ARGS = TrainingArguments(epochs=25, batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def exported(snips_mini, tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    MREModel(mode="mre", encoder=tiny_encoder).fit(snips_mini, snips_mini, args=ARGS, output_dir=out / "run")
+    folder = out / "run" / "model-best"
+    result = CliRunner().invoke(app, ["export", str(folder), "--quantize", "int8"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_export_writes_both_models(exported):
+    assert (exported / "model.onnx").exists() and (exported / "model.int8.onnx").exists()
+    meta = json.loads((exported / "onnx.json").read_text())
+    assert meta["files"] == ["model.onnx", "model.int8.onnx"]
+    assert (exported / "model.int8.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
+
+
+def test_onnx_fp32_matches_torch(exported, snips_mini):
+    texts = [ex.text for ex in snips_mini] + ["play", "a much longer text " * 20]
+    torch_model = mrekit.load(exported, backend="torch")
+    onnx_model = mrekit.load(exported, backend="onnx")
+    assert onnx_model.backend_.name == "onnx" and torch_model.backend_.name == "torch"
+    a, b = torch_model.predict(texts), onnx_model.predict(texts)
+    assert [(x.labels, x.spans) for x in a] == [(y.labels, y.spans) for y in b]
+    for x, y in zip(a, b, strict=True):
+        assert np.allclose(list(x.label_scores.values()), list(y.label_scores.values()), atol=1e-4)
+
+
+def test_auto_prefers_int8_and_int8_runs(exported, snips_mini):
+    model = mrekit.load(exported)
+    assert model.backend_.name == "onnx-int8"
+    results = model.predict([ex.text for ex in snips_mini])
+    assert len(results) == len(snips_mini) and all(len(r.labels) == 1 for r in results)
+
+
+def test_stale_or_missing_exports_are_refused(exported, tmp_path, snips_mini, tiny_encoder):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(exported, copy)
+    meta = json.loads((copy / "onnx.json").read_text())
+    meta["weights_sha256"] = "0" * 64
+    (copy / "onnx.json").write_text(json.dumps(meta))
+    with pytest.raises(MrekitError, match=r"\[E182\].*does not match"):
+        mrekit.load(copy, backend="onnx")
+    assert mrekit.load(copy, backend="torch").backend_.name == "torch"
+    bare = tmp_path / "bare"
+    shutil.copytree(exported, bare, ignore=shutil.ignore_patterns("*.onnx", "onnx.json"))
+    with pytest.raises(MrekitError, match=r"\[E181\] .*no onnx export"):
+        mrekit.load(bare, backend="onnx")
+    assert mrekit.load(bare).backend_.name == "torch"  # auto falls back
+    with pytest.raises(MrekitError, match=r"\[E183\]"):
+        mrekit.load(bare, backend="tensorrt")
