@@ -1,0 +1,141 @@
+"""CPU inference speed on SNIPS test, side by side in one process:
+mrekit (PyTorch fp32, ONNX fp32, ONNX int8) and a spaCy pipeline (CNN ``textcat`` + ``ner``)
+trained by this script on the same SNIPS train data.
+
+    .venv/bin/python bench/speed.py --model bench/runs/snips-mre-0/model-best
+
+Reports sentences/second at batch 64 (best of 3 passes over the 700 test texts),
+single-text latency p50 (200 texts, one at a time) and frame accuracy, into
+bench/results/speed.json. The spaCy pipeline is cached in bench/runs/spacy-snips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+import mrekit
+from mrekit.datasets import load_builtin
+from mrekit.metrics import evaluate
+from mrekit.schema import Example, Span
+
+ROOT = Path(__file__).resolve().parent
+
+
+def cell(value: float) -> dict:
+    return {"mean": value, "sd": 0.0, "n": 1}
+
+
+def measure(predict_batch, predict_one, texts: list[str]) -> tuple[float, float, list[Example]]:
+    """(sentences/s at batch 64, p50 latency in ms, predictions)."""
+    predictions = predict_batch(texts)  # warm-up and the predictions scored
+    passes = []
+    for _ in range(3):
+        started = time.perf_counter()
+        predict_batch(texts)
+        passes.append(len(texts) / (time.perf_counter() - started))
+    latencies = []
+    for text in texts[:200]:
+        started = time.perf_counter()
+        predict_one(text)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return max(passes), statistics.median(latencies), predictions
+
+
+def train_spacy(train: list[Example], dev: list[Example], folder: Path, epochs: int):
+    """A blank English pipeline with CNN textcat (exclusive) and ner, best dev epoch kept."""
+    import spacy
+    from spacy.training import Example as SpacyExample
+    from spacy.util import minibatch
+
+    if (folder / "meta.json").exists():
+        return spacy.load(folder)
+    nlp = spacy.blank("en")
+    textcat = nlp.add_pipe("textcat")
+    ner = nlp.add_pipe("ner")
+    labels = sorted({label for ex in train for label in ex.labels})
+    for label in labels:
+        textcat.add_label(label)
+    for label in sorted({s.label for ex in train for s in ex.spans or []}):
+        ner.add_label(label)
+
+    def to_spacy(ex: Example):
+        doc = nlp.make_doc(ex.text)
+        ents = [(s.start, s.end, s.label) for s in ex.spans or []]
+        cats = {label: float(label in ex.labels) for label in labels}
+        return SpacyExample.from_dict(doc, {"entities": ents, "cats": cats})
+
+    examples = [to_spacy(ex) for ex in train]
+    optimizer = nlp.initialize(lambda: examples)
+    best, best_bytes = -1.0, None
+    rng = random.Random(0)
+    for _ in range(epochs):
+        rng.shuffle(examples)
+        for batch in minibatch(examples, size=32):
+            nlp.update(batch, sgd=optimizer, drop=0.2)
+        score = evaluate(dev, spacy_predict(nlp, [ex.text for ex in dev]), bootstrap=0)["frame_accuracy"]
+        if score > best:
+            best, best_bytes = score, nlp.to_bytes()
+    nlp.from_bytes(best_bytes)
+    nlp.to_disk(folder)
+    return nlp
+
+
+def spacy_predict(nlp, texts: list[str], batch_size: int = 64) -> list[Example]:
+    out = []
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        label = max(doc.cats, key=doc.cats.get)
+        spans = [Span(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        out.append(Example(doc.text, labels=[label], spans=spans))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "snips-mre-0" / "model-best")
+    parser.add_argument("--spacy-epochs", type=int, default=15)
+    args = parser.parse_args()
+    test = load_builtin("snips", "test")
+    texts = [ex.text for ex in test]
+    results: dict = {}
+    mrekit.load(args.model, backend="torch").export(quantize=True)
+    for backend, key in (("torch", "torch_fp32"), ("onnx", "onnx_fp32"), ("onnx-int8", "onnx_int8")):
+        model = mrekit.load(args.model, backend=backend)
+        speed, p50, preds = measure(lambda t, m=model: m.predict(t, batch_size=64), model, texts)
+        frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
+        results[key] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
+        print(key, results[key])
+    nlp = train_spacy(
+        load_builtin("snips", "train"), load_builtin("snips", "dev"), ROOT / "runs" / "spacy-snips", args.spacy_epochs
+    )
+    speed, p50, preds = measure(lambda t: spacy_predict(nlp, t), lambda t: spacy_predict(nlp, [t], 1), texts)
+    frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
+    results["spacy"] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
+    print("spacy", results["spacy"])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    out = {
+        "snips": results,
+        "_meta": {
+            "command": f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}",
+            "commit": commit.strip(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, one process, torch threads {torch.get_num_threads()}",
+            "protocol": "700 SNIPS test texts; throughput = best of 3 passes at batch 64 (length-sorted batches); "
+            "latency = median of 200 single-text calls",
+        },
+    }
+    (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
