@@ -129,7 +129,8 @@ def main() -> None:
             "command": f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}",
             "commit": commit.strip(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, one process, torch threads {torch.get_num_threads()}",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, one process, "
+            f"torch threads {torch.get_num_threads()}",
             "protocol": "700 SNIPS test texts; throughput = best of 3 passes at batch 64 (length-sorted batches); "
             "latency = median of 200 single-text calls",
         },
