@@ -20,6 +20,7 @@ quickstart: $(STAMP)
 	$(BIN)/mrekit quickstart
 
 test: $(STAMP)
+	@bash .ci/install-browser.sh || echo "Chromium could not be installed: the browser test will be skipped"
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

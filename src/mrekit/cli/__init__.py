@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrekit.cli import convert, evaluate, export, fewshot, predict, quickstart, stats, study, train, validate
+from mrekit.cli import convert, evaluate, export, fewshot, predict, quickstart, serve, stats, study, train, validate
 
 app = typer.Typer(
     name="mrekit",
@@ -23,6 +23,7 @@ app.command("quickstart")(quickstart.command)
 app.command("study")(study.command)
 app.command("fewshot")(fewshot.command)
 app.command("export")(export.command)
+app.command("serve")(serve.command)
 
 
 def main() -> None:

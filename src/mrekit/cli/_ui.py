@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mrekit.errors import MrekitError
@@ -28,7 +29,8 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except MrekitError as err:
-            err_console.print(f"[bold red]✘[/] {err}", markup=True, highlight=False, soft_wrap=True)
+            # The message is plain text: hints such as "pip install mrekit[server]" are not rich markup.
+            err_console.print(Text("✘ ", style="bold red") + Text(str(err)), highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper

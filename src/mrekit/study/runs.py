@@ -23,6 +23,7 @@ def with_gold_words(example: Example) -> Example:
     """The text with its gold ``Type Entity`` pairs appended; text level only.
 
     Example:
+        >>> from mrekit import Span
         >>> with_gold_words(Example("play muse", labels=["PlayMusic"], spans=[Span(5, 9, "artist")])).text
         'play muse | artist muse'
     """
@@ -34,6 +35,7 @@ def with_gold_text(example: Example) -> Example:
     """The gold text label(s) put before the text; spans shifted; word level only.
 
     Example:
+        >>> from mrekit import Span
         >>> ex = with_gold_text(Example("play muse", labels=["PlayMusic"], spans=[Span(5, 9, "artist")]))
         >>> ex.text, ex.spans[0].start
         ('PlayMusic | play muse', 17)

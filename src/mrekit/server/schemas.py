@@ -1,0 +1,171 @@
+"""Request and response bodies of the HTTP API, and the JSON shape of its errors.
+
+Every error response has ``{"error": {"type", "message", "field"}, "detail": ...}``;
+for 422 ``detail`` keeps FastAPI's list of ``{"loc", "msg", "type"}`` (plus ``field``,
+the location as one string such as ``texts[3]``), so clients written for FastAPI's
+default errors keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EXAMPLE_TEXT = "add sabrina salerno to the grime instrumentals playlist"
+
+
+class ExtractRequest(BaseModel):
+    """One text (``text``) or a batch (``texts``): exactly one of the two."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": EXAMPLE_TEXT}, {"texts": [EXAMPLE_TEXT, "book a table for two"]}]},
+    )
+
+    text: str | None = Field(None, description="One text; the response is one result object.")
+    texts: list[str] | None = Field(None, description="Several texts; the response is {'results': [...]}, in order.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ExtractRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+        return self
+
+    @property
+    def batch(self) -> list[str]:
+        """The texts to predict, in order."""
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class SpanResult(BaseModel):
+    """A predicted span: character offsets into the text (end exclusive)."""
+
+    start: int
+    end: int
+    label: str
+    text: str
+    score: float | None = None
+
+
+class ExtractResult(BaseModel):
+    """One text's prediction, the schema's ``Example.to_dict()``."""
+
+    text: str
+    labels: list[str] = []
+    label_scores: dict[str, float] | None = None
+    spans: list[SpanResult] | None = None
+    meta: dict[str, Any] = {}
+
+
+class ExtractBatchResult(BaseModel):
+    """Predictions for ``texts``, in request order."""
+
+    results: list[ExtractResult]
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong, and the request field at fault when there is one."""
+
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+    detail: Any = None
+
+
+def error_body(kind: str, message: str, *, field: str | None = None, detail: Any = None) -> dict[str, Any]:
+    """An error response body.
+
+    Example:
+        >>> error_body("timeout", "took too long")["error"]
+        {'type': 'timeout', 'message': 'took too long', 'field': None}
+    """
+    return {
+        "error": {"type": kind, "message": message, "field": field},
+        "detail": message if detail is None else detail,
+    }
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """A validation location as one readable field name, without the leading ``body``.
+
+    Example:
+        >>> field_name(("body", "texts", 3))
+        'texts[3]'
+    """
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def limit_errors(request: ExtractRequest, *, max_text_chars: int, max_batch: int) -> list[dict[str, Any]]:
+    """Validation errors (FastAPI's shape) for a request that breaks the server's limits.
+
+    Example:
+        >>> [e["msg"] for e in limit_errors(ExtractRequest(texts=[]), max_text_chars=10, max_batch=2)]
+        ['give at least one text']
+    """
+    if request.texts is not None:
+        if not request.texts:
+            return [_error(("body", "texts"), "too_short", "give at least one text")]
+        if len(request.texts) > max_batch:
+            message = f"{len(request.texts)} texts, more than the limit of {max_batch} per request"
+            return [_error(("body", "texts"), "too_long", message, max_length=max_batch)]
+        located = [(("body", "texts", i), text) for i, text in enumerate(request.texts)]
+    else:
+        located = [(("body", "text"), request.text or "")]
+    errors = []
+    for loc, text in located:
+        if not text:
+            errors.append(_error(loc, "string_too_short", "the text is empty", min_length=1))
+        elif len(text) > max_text_chars:
+            message = f"text has {len(text)} characters, more than the limit of {max_text_chars}"
+            errors.append(_error(loc, "string_too_long", message, max_length=max_text_chars))
+    return errors
+
+
+def validation_body(errors: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The 422 body: FastAPI's ``detail`` list (without echoing inputs) and a one-line summary.
+
+    Example:
+        >>> body = validation_body([{"loc": ("body", "text"), "msg": "text is empty", "type": "string_too_short"}])
+        >>> body["error"]["message"], body["detail"][0]["field"]
+        ('text: text is empty', 'text')
+    """
+    detail = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        detail.append({"loc": loc, "msg": _clean(err), "type": err.get("type", "value_error"), "field": _field(err)})
+    summary = "; ".join(f"{d['field']}: {d['msg']}" for d in detail[:5]) or "invalid request"
+    if len(detail) > 5:
+        summary += f"; and {len(detail) - 5} more"
+    return error_body("validation_error", summary, field=detail[0]["field"] if detail else None, detail=detail)
+
+
+def _error(loc: tuple, kind: str, message: str, **ctx: Any) -> dict[str, Any]:
+    return {"loc": loc, "msg": message, "type": kind, "ctx": ctx}
+
+
+def _field(err: dict[str, Any]) -> str:
+    # A JSON syntax error's location is a character position, not a field.
+    if err.get("type") == "json_invalid":
+        return "body"
+    return field_name(err.get("loc", ()))
+
+
+def _clean(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    if err.get("type") == "json_invalid":
+        position = err.get("loc", ("body", "?"))[-1]
+        return f"the body is not valid JSON (error at character {position})"
+    # Our own model validators' messages read better without pydantic's prefix.
+    return msg.removeprefix("Value error, ")

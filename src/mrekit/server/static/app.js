@@ -1,0 +1,161 @@
+// The mrekit demo page: POST the text to v1/extract, show the label banner,
+// the text with its spans highlighted (displaCy style) and the raw JSON.
+// Self-contained on purpose: no libraries, no external requests.
+"use strict";
+
+(function () {
+  const form = document.getElementById("extract-form");
+  const input = document.getElementById("text-input");
+  const button = document.getElementById("extract-button");
+  const status = document.getElementById("status");
+  const errorBox = document.getElementById("error");
+  const result = document.getElementById("result");
+  const banner = document.getElementById("labels-banner");
+  const rendered = document.getElementById("rendered");
+  const notes = document.getElementById("notes");
+  const rawJson = document.getElementById("raw-json");
+
+  // The same type always gets the same colour, across texts and page loads.
+  function colourFor(type) {
+    let hash = 0x811c9dc5; // FNV-1a
+    for (let i = 0; i < type.length; i++) {
+      hash ^= type.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    return "hsl(" + (hash % 360) + ", 78%, 82%)";
+  }
+
+  function formatScore(score) {
+    return typeof score === "number" ? (100 * score).toFixed(1) + "%" : "";
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function showBanner(doc) {
+    banner.replaceChildren();
+    const scores = doc.label_scores || {};
+    const labels = doc.labels || [];
+    if (labels.length === 0) {
+      banner.append(el("span", "text-label none", "no text label"));
+    }
+    for (const label of labels) {
+      const item = el("span", "predicted");
+      item.append(el("span", "text-label", label));
+      if (label in scores) item.append(" ", el("span", "text-score", formatScore(scores[label])));
+      banner.append(item);
+    }
+    const others = Object.entries(scores)
+      .filter(([label]) => !labels.includes(label))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4);
+    if (others.length) {
+      const line = el("div", "others");
+      for (const [label, score] of others) line.append(el("span", "", label + " " + formatScore(score)));
+      banner.append(line);
+    }
+  }
+
+  // Spans are character offsets (end exclusive); overlapping ones after the
+  // first are left out of the picture (they are still in the raw JSON).
+  function showSpans(doc) {
+    rendered.replaceChildren();
+    const text = doc.text;
+    const inconsistent = new Set((doc.meta && doc.meta.inconsistent_spans) || []);
+    const spans = (doc.spans || [])
+      .map((span, index) => Object.assign({ index: index }, span))
+      .sort((a, b) => a.start - b.start || b.end - a.end);
+    let cursor = 0;
+    let hidden = 0;
+    for (const span of spans) {
+      if (span.start < cursor) { hidden++; continue; }
+      if (span.start > cursor) rendered.append(text.slice(cursor, span.start));
+      const mark = el("mark", "entity");
+      mark.style.background = colourFor(span.label);
+      mark.dataset.label = span.label;
+      if (inconsistent.has(span.index)) mark.classList.add("inconsistent");
+      mark.title = span.label + (typeof span.score === "number" ? " · score " + span.score.toFixed(3) : "")
+        + (inconsistent.has(span.index) ? " · never seen with this text label in training" : "");
+      mark.append(el("span", "entity-text", text.slice(span.start, span.end)));
+      mark.append(el("span", "entity-label", span.label));
+      rendered.append(mark);
+      cursor = span.end;
+    }
+    if (cursor < text.length) rendered.append(text.slice(cursor));
+    const lines = [];
+    if (!doc.spans || doc.spans.length === 0) lines.push("No spans found.");
+    if (hidden) lines.push(hidden + " overlapping span(s) are only in the raw JSON.");
+    if (doc.meta && doc.meta.truncated) lines.push("The text was truncated at the model's max_length.");
+    notes.textContent = lines.join(" ");
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  function errorMessage(status, body) {
+    if (body && body.error && body.error.message) return "Error " + status + ": " + body.error.message;
+    return "Error " + status + ": the server did not say why.";
+  }
+
+  async function extract(text) {
+    errorBox.hidden = true;
+    button.disabled = true;
+    status.textContent = "Extracting…";
+    const started = performance.now();
+    try {
+      const response = await fetch("v1/extract", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: text }),
+      });
+      const body = await response.json().catch(() => null);
+      if (!response.ok) {
+        showError(errorMessage(response.status, body));
+        status.textContent = "";
+        return;
+      }
+      showBanner(body);
+      showSpans(body);
+      rawJson.textContent = JSON.stringify(body, null, 2);
+      result.hidden = false;
+      status.textContent = Math.round(performance.now() - started) + " ms";
+    } catch (err) {
+      showError("Could not reach the server: " + err);
+      status.textContent = "";
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function showModelInfo() {
+    try {
+      const response = await fetch("v1/model");
+      if (!response.ok) return;
+      const info = await response.json();
+      const parts = [];
+      if (info.mode) parts.push("mode " + info.mode);
+      parts.push(info.text_labels.length + " text labels", info.span_labels.length + " span types");
+      if (info.versions && info.versions.mrekit) parts.push("mrekit " + info.versions.mrekit);
+      document.getElementById("model-info").textContent = "Model: " + parts.join(" · ");
+    } catch (err) {
+      // The card is decoration; the page works without it.
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim() ? input.value : input.placeholder;
+    if (!input.value.trim()) input.value = text;
+    extract(text);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
+  });
+  showModelInfo();
+})();
