@@ -8,8 +8,8 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from mrekit.errors import MrekitError
 
