@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import run_meta  # noqa: E402
 from joint import load_dataset  # noqa: E402
 
 from mrekit.fewshot import FewShotConfig, run_fewshot  # noqa: E402
@@ -123,18 +121,14 @@ def main() -> None:
     for path in sorted(RUNS.glob("*@*.json")):
         name, key = path.stem.split("-", 1)
         results.setdefault(name, {})[key] = json.loads(path.read_text())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    results["_meta"] = {
-        "command": "python bench/fewshot.py " + " ".join(sys.argv[1:]),
-        "commit": commit.strip(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, CPU",
-        "encoder": "all-MiniLM-L6-v2 (bundled)",
-        "protocol": "K shots per label sampled from train with seeds 0..n-1; WLI mined from the shots' spans plus "
+    results["_meta"] = run_meta(
+        "python bench/fewshot.py " + " ".join(sys.argv[1:]),
+        encoder="all-MiniLM-L6-v2 (bundled)",
+        protocol="K shots per label sampled from train with seeds 0..n-1; WLI mined from the shots' spans plus "
         "the spans of all train texts (labels hidden); whether the embedding scorer is fine-tuned on the shots "
         "(0 or 10 epochs) chosen per data set and method on dev (K=4, 2 samplings); test split scored",
-        "selection": {path.stem.split("-")[0]: json.loads(path.read_text()) for path in RUNS.glob("*-selection.json")},
-    }
+        selection={path.stem.split("-")[0]: json.loads(path.read_text()) for path in RUNS.glob("*-selection.json")},
+    )
     (RESULTS / "fewshot.json").write_text(json.dumps(results, indent=2))
     plot(results, RESULTS / "fewshot.png")
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import random
 import statistics
-import subprocess
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _common import run_meta
 
 from mrekit.formats import bio, semeval, stockmark
 from mrekit.metrics import evaluate
@@ -128,14 +127,12 @@ def aggregate(command: str) -> dict:
                         "n": len(values),
                     }
             results.setdefault(name, {})[mode] = row
-    results["_meta"] = {
-        "command": command,
-        "commit": _commit(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cpus()} CPU cores, torch CPU threads default",
-        "encoder": "all-MiniLM-L6-v2 (bundled, 22.7M parameters)",
-        "recipes": RECIPES,
-    }
+    results["_meta"] = run_meta(
+        command,
+        encoder="all-MiniLM-L6-v2 (bundled, 22.7M parameters)",
+        recipes=RECIPES,
+        threads="torch default (all cores)",
+    )
     return results
 
 
@@ -161,21 +158,6 @@ def _cell(row: dict, metric: str, scale: float = 100.0, digits: int = 2) -> str:
         return "–"
     mean, sd = row[metric]["mean"] * scale, row[metric]["sd"] * scale
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import itertools
 import json
 import logging
 import os
-import platform
 import shlex
 import signal
 import socket
@@ -32,11 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
+from _common import run_meta
 
 from mrekit.datasets import load_builtin
 
@@ -146,27 +145,16 @@ def _one(value: float) -> dict:
 
 def meta(command: str, model: Path, args: argparse.Namespace) -> dict:
     """Where and how the numbers were measured."""
-    return {
-        "command": command,
-        "commit": _commit(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count() or 0} CPU cores (client and server share them)",
-        "model": str(model),
-        "requests_per_level": args.requests,
-        "warmup_requests": args.warmup,
-        "client": f"httpx {httpx.__version__}, one text per request, SNIPS test sentences cycled",
-        "server": ("python -m mrekit serve " + shlex.join(args.server_args or [])).strip(),
-        "server_threads": args.server_threads or "torch default",
-    }
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
+    return run_meta(
+        command,
+        cores="client and server share the machine's cores",
+        model=str(model),
+        requests_per_level=args.requests,
+        warmup_requests=args.warmup,
+        client=f"httpx {httpx.__version__}, one text per request, SNIPS test sentences cycled",
+        server=("python -m mrekit serve " + shlex.join(args.server_args or [])).strip(),
+        server_threads=args.server_threads or "torch default",
+    )
 
 
 def main() -> None:

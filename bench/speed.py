@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
-import subprocess
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from _common import run_meta
 
 import mrekit
 from mrekit.datasets import load_builtin
@@ -122,18 +119,14 @@ def main() -> None:
     frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
     results["spacy"] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
     print("spacy", results["spacy"])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     out = {
         "snips": results,
-        "_meta": {
-            "command": f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}",
-            "commit": commit.strip(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, one process, "
-            f"torch threads {torch.get_num_threads()}",
-            "protocol": "700 SNIPS test texts; throughput = best of 3 passes at batch 64 (length-sorted batches); "
+        "_meta": run_meta(
+            f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}",
+            threads=f"one process, torch threads {torch.get_num_threads()}",
+            protocol="700 SNIPS test texts; throughput = best of 3 passes at batch 64 (length-sorted batches); "
             "latency = median of 200 single-text calls",
-        },
+        ),
     }
     (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
 
