@@ -114,3 +114,11 @@ def test_resume_without_checkpoint(snips_mini, tiny_encoder, tmp_path):
 def test_unknown_training_setting():
     with pytest.raises(MrekitError, match=r"\[E183\] unknown training setting\(s\): lr"):
         TrainingArguments.from_dict({"lr": 1e-3})
+
+
+def test_without_dev_the_last_epoch_is_kept(snips_mini, tiny_encoder, tmp_path):
+    MREModel(encoder=tiny_encoder).fit(
+        snips_mini, None, args=TrainingArguments(epochs=2, batch_size=4), output_dir=tmp_path
+    )
+    manifest = json.loads((tmp_path / "model-best" / "mrekit.json").read_text())
+    assert manifest["training"]["epoch"] == 2 and manifest["training"]["dev"] is None

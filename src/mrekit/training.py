@@ -198,7 +198,8 @@ class Trainer:
                     )
             record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_seconds": 0.0}
             record["train_seconds"] = round(time.perf_counter() - started, 2)
-            improved = True
+            # Without dev there is nothing to select on: the last epoch is the model.
+            improved = epoch + 1 == args.epochs
             if dev:
                 preds = predict_examples(
                     self.model, self.tokenizer, [ex.text for ex in dev], batch_size=args.eval_batch_size
