@@ -106,11 +106,16 @@ def main() -> None:
     texts = [ex.text for ex in test]
     results: dict = {}
     mrekit.load(args.model, backend="torch").export(quantize=True)
+    outputs = {}
     for backend, key in (("torch", "torch_fp32"), ("onnx", "onnx_fp32"), ("onnx-int8", "onnx_int8")):
         model = mrekit.load(args.model, backend=backend)
         speed, p50, preds = measure(lambda t, m=model: m.predict(t, batch_size=64), model, texts)
         frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
+        outputs[key] = [(p.labels, [(s.start, s.end, s.label) for s in p.spans]) for p in preds]
         results[key] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
+        if key != "torch_fp32":
+            same = sum(a == b for a, b in zip(outputs["torch_fp32"], outputs[key], strict=True)) / len(texts)
+            results[key]["same_output_as_torch"] = cell(same)
         print(key, results[key])
     nlp = train_spacy(
         load_builtin("snips", "train"), load_builtin("snips", "dev"), ROOT / "runs" / "spacy-snips", args.spacy_epochs
