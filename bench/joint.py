@@ -81,12 +81,14 @@ def run_one(name: str, mode: str, seed: int, data: Path, max_train: int | None, 
     if epochs:
         recipe["epochs"] = epochs
     levels = ["word"] if name == "stockmark_ja" else ["text", "word"]
-    # "mre+crf" is the mre mode with a CRF word head (to choose the decoder by measurement).
-    base_mode, _, variant = mode.partition("+")
+    # Variants after "+": "crf" (a CRF word head, to choose the decoder by measurement)
+    # and "L<n>" (only the encoder's first n layers: the fast student of bench/speed.py).
+    base_mode, *variants = mode.split("+")
+    layers = next((int(v[1:]) for v in variants if v.startswith("L")), None)
     model_mode = "isolated" if name == "stockmark_ja" else base_mode
     out = ROOT / "runs" / f"{name}-{mode}-{seed}"
     started = time.perf_counter()
-    model = MREModel(mode=model_mode, levels=levels, use_crf=variant == "crf").fit(
+    model = MREModel(mode=model_mode, levels=levels, use_crf="crf" in variants, encoder_layers=layers).fit(
         train, dev, args=TrainingArguments(**recipe), output_dir=out
     )
     minutes = (time.perf_counter() - started) / 60

@@ -97,43 +97,81 @@ def spacy_predict(nlp, texts: list[str], batch_size: int = 64) -> list[Example]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "snips-mre-0" / "model-best")
-    parser.add_argument("--spacy-epochs", type=int, default=15)
-    args = parser.parse_args()
-    test = load_builtin("snips", "test")
+def measure_mrekit(path: Path, test: list[Example], prefix: str, backends: tuple[str, ...], reference=None) -> dict:
+    """Export ``path`` (fp32 + int8) and measure it on each backend; parity against ``reference`` outputs."""
     texts = [ex.text for ex in test]
-    results: dict = {}
-    mrekit.load(args.model, backend="torch").export(quantize=True)
-    outputs = {}
-    for backend, key in (("torch", "torch_fp32"), ("onnx", "onnx_fp32"), ("onnx-int8", "onnx_int8")):
-        model = mrekit.load(args.model, backend=backend)
+    mrekit.load(path, backend="torch").export(quantize=True)
+    names = {"torch": "torch_fp32", "onnx": "onnx_fp32", "onnx-int8": "onnx_int8"}
+    results, outputs = {}, dict(reference or {})
+    for backend in backends:
+        key = prefix + names[backend]
+        model = mrekit.load(path, backend=backend)
         speed, p50, preds = measure(lambda t, m=model: m.predict(t, batch_size=64), model, texts)
         frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
         outputs[key] = [(p.labels, [(s.start, s.end, s.label) for s in p.spans]) for p in preds]
         results[key] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
-        if key != "torch_fp32":
-            same = sum(a == b for a, b in zip(outputs["torch_fp32"], outputs[key], strict=True)) / len(texts)
+        torch_key = prefix + "torch_fp32"
+        if key != torch_key and torch_key in outputs:
+            same = sum(a == b for a, b in zip(outputs[torch_key], outputs[key], strict=True)) / len(texts)
             results[key]["same_output_as_torch"] = cell(same)
-        print(key, results[key])
+        print(key, results[key], flush=True)
+    return results
+
+
+def markdown(results: dict) -> str:
+    """The speed table of the README."""
+    lines = [
+        "| method | sentences/s (batch 64) | p50 latency, 1 text (ms) | frame accuracy (%) | same as PyTorch (%) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, row in results.items():
+        same = row.get("same_output_as_torch")
+        same_cell = "" if same is None else f"{100 * same['mean']:.2f}"
+        lines.append(
+            f"| {key} | {row['sentences_per_second']['mean']:.0f} | {row['latency_p50_ms']['mean']:.1f} | "
+            f"{100 * row['frame_accuracy']['mean']:.2f} | {same_cell} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "snips-mre-0" / "model-best")
+    parser.add_argument(
+        "--student",
+        type=Path,
+        default=None,
+        help="also measure a smaller model (e.g. bench/runs/snips-mre+L3-0/model-best from "
+        "`bench/joint.py --modes mre+L3`) as student_*",
+    )
+    parser.add_argument("--spacy-epochs", type=int, default=15)
+    args = parser.parse_args()
+    test = load_builtin("snips", "test")
+    texts = [ex.text for ex in test]
+    results = measure_mrekit(args.model, test, "", ("torch", "onnx", "onnx-int8"))
+    if args.student:
+        results |= measure_mrekit(args.student, test, "student_", ("torch", "onnx", "onnx-int8"))
     nlp = train_spacy(
         load_builtin("snips", "train"), load_builtin("snips", "dev"), ROOT / "runs" / "spacy-snips", args.spacy_epochs
     )
     speed, p50, preds = measure(lambda t: spacy_predict(nlp, t), lambda t: spacy_predict(nlp, [t], 1), texts)
     frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
     results["spacy"] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
-    print("spacy", results["spacy"])
+    print("spacy", results["spacy"], flush=True)
+    command = f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}"
+    if args.student:
+        command += f" --student {args.student}"
     out = {
         "snips": results,
         "_meta": run_meta(
-            f"python bench/speed.py --model {args.model} --spacy-epochs {args.spacy_epochs}",
+            command,
             threads=f"one process, torch threads {torch.get_num_threads()}",
             protocol="700 SNIPS test texts; throughput = best of 3 passes at batch 64 (length-sorted batches); "
             "latency = median of 200 single-text calls",
         ),
     }
     (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
+    (ROOT / "results" / "speed.md").write_text(markdown(results))
 
 
 if __name__ == "__main__":

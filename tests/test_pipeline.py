@@ -132,3 +132,15 @@ def test_japanese_span_only_training_gives_valid_offsets(ja_examples, tiny_encod
     for r in results:
         for s in r.spans:
             assert 0 <= s.start < s.end <= len(r.text)
+
+
+def test_encoder_layers_trains_a_smaller_model_that_saves_and_loads(snips_mini, tiny_encoder, tmp_path):
+    args = TrainingArguments(epochs=1, batch_size=8, seed=0)
+    model = MREModel(mode="mre", encoder=tiny_encoder, encoder_layers=1).fit(
+        snips_mini, None, args=args, output_dir=tmp_path
+    )
+    assert len(model.model_.encoder.encoder.layer) == 1
+    loaded = mrekit.load(tmp_path, backend="torch")
+    assert loaded.model_.encoder.config.num_hidden_layers == 1
+    texts = [ex.text for ex in snips_mini[:5]]
+    assert [r.to_dict() for r in loaded.predict(texts)] == [r.to_dict() for r in model.predict(texts)]

@@ -182,6 +182,8 @@ class MREModel:
         use_crf: Train a CRF over the BIO tags.
         max_length: Subword tokens per text.
         levels: Levels to learn (``["text", "word"]`` by default).
+        encoder_layers: Use only the encoder's first N layers: a faster, smaller
+            model (``None`` keeps them all).
 
     Example:
         >>> model = MREModel(mode="mre")  # doctest: +SKIP
@@ -198,8 +200,10 @@ class MREModel:
         use_crf: bool = False,
         max_length: int = 128,
         levels: Sequence[str] = ("text", "word"),
+        encoder_layers: int | None = None,
     ) -> None:
         self.mode = mode
+        self.encoder_layers = encoder_layers
         self.encoder = encoder
         self.use_crf = use_crf
         self.max_length = max_length
@@ -249,7 +253,7 @@ class MREModel:
             max_length=self.max_length,
             consistency=_consistency(train),
         )
-        encoder, tokenizer = load_encoder(self.encoder)
+        encoder, tokenizer = load_encoder(self.encoder, num_layers=self.encoder_layers)
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)

@@ -86,8 +86,13 @@ def resolve_encoder(name_or_path: str | Path | None) -> Path:
     return path
 
 
-def load_encoder(name_or_path: str | Path | None = None) -> tuple[Any, Any]:
+def load_encoder(name_or_path: str | Path | None = None, *, num_layers: int | None = None) -> tuple[Any, Any]:
     """Load ``(model, fast tokenizer)`` from a local folder, never from a hub.
+
+    Args:
+        name_or_path: ``None``/``"minilm"`` for the bundled MiniLM, or a local folder.
+        num_layers: Keep only the first ``num_layers`` transformer layers (a
+            smaller, faster student initialised from the bottom of the encoder).
 
     Example:
         >>> model, tokenizer = load_encoder()  # doctest: +SKIP
@@ -95,13 +100,23 @@ def load_encoder(name_or_path: str | Path | None = None) -> tuple[Any, Any]:
         384
     """
     offline()
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     folder = resolve_encoder(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, use_fast=True)
     if not tokenizer.is_fast:
         raise MrekitError("E183", "the encoder needs a fast tokenizer (tokenizer.json) for offsets", path=folder)
-    model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
+    extra = {}
+    if num_layers is not None:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        if not 1 <= num_layers <= config.num_hidden_layers:
+            raise MrekitError(
+                "E183",
+                f"encoder_layers must be between 1 and {config.num_hidden_layers}, not {num_layers}",
+                field="encoder_layers",
+            )
+        extra["num_hidden_layers"] = num_layers
+    model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False, **extra)
     return model, tokenizer
 
 
