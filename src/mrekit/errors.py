@@ -40,6 +40,11 @@ CODES: dict[str, str] = {
     "E182": "model weights were changed after saving",
     "E183": "invalid training or model setting",
     "E184": "nothing to resume from",
+    "E200": "not a generative model folder, or one from an incompatible version",
+    "E201": "generative model files are missing or were changed after saving",
+    "E202": "invalid generative model or training setting",
+    "E203": "a model folder that cannot be used as a generative model",
+    "E204": "data that the generative output format cannot express",
 }
 
 

@@ -368,9 +368,17 @@ def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:
     return thresholds
 
 
-def load(folder: str | Path, *, backend: str = "auto", threads: int | None = None) -> MREModel:
+def load(folder: str | Path, *, backend: str = "auto", threads: int | None = None) -> Any:
     """Load a model folder: ``nlp = mrekit.load(DIR)``; ``nlp(text)``; ``nlp.pipe(texts)``.
 
-    ``backend`` picks PyTorch or an ONNX export (see :meth:`MREModel.load`).
+    ``backend`` picks PyTorch or an ONNX export (see :meth:`MREModel.load`). A folder
+    whose manifest names the generative engine gives a
+    :class:`~mrekit.generative.engine.GenerativeModel` (same ``predict``/``pipe``/``__call__``).
     """
+    from mrekit.generative.serialization import is_generative_folder
+
+    if is_generative_folder(folder):
+        from mrekit.generative.engine import GenerativeModel
+
+        return GenerativeModel.load(folder, threads=threads)
     return MREModel.load(folder, backend=backend, threads=threads)

@@ -67,3 +67,14 @@ def test_quickstart_small(tmp_path, tiny_encoder):
     assert result.exit_code == 0, result.output
     assert "frame accuracy" in result.output and "A few predictions" in result.output
     assert (tmp_path / "q" / "model-best" / "model.safetensors").exists()
+
+
+def test_train_encoder_layers(tmp_path, fixtures, tiny_encoder):
+    common = ("--train", fixtures / "bio_mini", "--encoder", tiny_encoder, "--epochs", 1)
+    result = run("train", *common, "--encoder-layers", 5, "--output", tmp_path / "bad")
+    assert result.exit_code == 1 and "[E183] field 'encoder_layers'" in result.output
+    assert "between 1 and 2" in result.output and not (tmp_path / "bad" / "model-best").exists()
+    result = run("train", *common, "--encoder-layers", 1, "--output", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "run" / "model-best" / "encoder" / "config.json").read_text())
+    assert saved["num_hidden_layers"] == 1

@@ -1,4 +1,8 @@
-"""``mrekit train``: fit a joint model from a config file and/or flags."""
+"""``mrekit train``: fit a joint model from a config file and/or flags.
+
+``--engine generative`` (or ``engine = "generative"`` in the config) trains a
+text-to-text model instead (:mod:`mrekit.generative.recipe`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from mrekit.cli._ui import cli_errors, console
 from mrekit.errors import MrekitError
 
 #: Model settings a config file may hold beside ``train``, ``dev`` and ``training``.
-MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels")
+MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers")
 
 
 def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -> dict[str, Any]:
@@ -27,6 +31,15 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -
     from mrekit.pipeline import MREModel
     from mrekit.training import TrainingArguments
 
+    engine = config.get("engine", "encoder")
+    if engine == "generative":
+        from mrekit.generative.recipe import train_from_config
+
+        with training_progress() as progress:
+            return train_from_config(config, output, resume=resume, progress=progress)
+    if engine != "encoder":
+        raise MrekitError("E183", f"unknown engine {engine!r}", field="engine", hint="use encoder or generative")
+    config = {k: v for k, v in config.items() if k != "engine"}
     if "train" not in config:
         raise MrekitError("E183", "no training data: give --train or 'train' in the config", field="train")
     unknown = sorted(set(config) - {"train", "dev", "training", *MODEL_KEYS})
@@ -55,6 +68,10 @@ def command(
         str | None, typer.Option(help="Local Hugging Face encoder folder (default: bundled MiniLM).")
     ] = None,
     crf: Annotated[bool | None, typer.Option("--crf/--no-crf", help="Train a CRF over the BIO tags.")] = None,
+    encoder_layers: Annotated[
+        int | None,
+        typer.Option(help="Keep only the encoder's first N layers: a smaller, faster model (e.g. 3 of MiniLM's 6)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training data.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Encoder learning rate.")] = None,
@@ -62,6 +79,13 @@ def command(
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --output.")] = False,
+    engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Generative: local seq2seq/causal LM folder (default: a small T5 from scratch).")
+    ] = None,
+    output_format: Annotated[str | None, typer.Option("--format", help="Generative: oiellm or giellm.")] = None,
+    task: Annotated[str | None, typer.Option(help="Generative: task word, e.g. NER or 'Sentiment Adj'.")] = None,
+    lora: Annotated[bool | None, typer.Option("--lora/--no-lora", help="Generative: train LoRA adapters.")] = None,
 ) -> None:
     """Train a joint text + word level model; the best dev epoch is saved to OUTPUT/model-best."""
     from mrekit.training import read_config
@@ -74,6 +98,11 @@ def command(
         ("mode", mode),
         ("encoder", encoder),
         ("use_crf", crf),
+        ("encoder_layers", encoder_layers),
+        ("engine", engine),
+        ("model", model),
+        ("format", output_format),
+        ("task", task),
     ):
         if value is not None:
             settings[key] = value
@@ -84,6 +113,7 @@ def command(
         "seed": seed,
         "threads": threads,
         "device": device,
+        "lora": lora,
     }
     settings["training"].update({k: v for k, v in overrides.items() if v is not None})
     best = cli_errors(train)(settings, output, resume=resume)

@@ -1,0 +1,44 @@
+"""Generative unified IE (OIELLM / GIELLM formats) with constrained decoding.
+
+One text-to-text model reads ``text/TASK`` and writes ``Label/TASK/:Type;Entity``
+(or the GIELLM spelling). :class:`GenerativeModel` fine-tunes any local Hugging
+Face seq2seq or causal LM folder, or a small T5 from scratch, on mrekit examples;
+its decoding is constrained by a grammar (:mod:`mrekit.generative.grammar`) so
+that the output always parses, labels and types come from the training sets and
+every entity is a substring of the input.
+
+Modules, one concern each:
+
+* :mod:`~mrekit.generative.tokenizer`: tokenizers trained from texts; standalone segment encoding.
+* :mod:`~mrekit.generative.spec`: the output format of a model (format, task word, label and type sets).
+* :mod:`~mrekit.generative.gold`: gold-conditioned renderings for the MRE study.
+* :mod:`~mrekit.generative.codec`: examples to token ids (entities as runs of the input's tokens).
+* :mod:`~mrekit.generative.grammar`: the output grammar as a token-level automaton.
+* :mod:`~mrekit.generative.constraints`: the ``LogitsProcessor`` that applies it per beam.
+* :mod:`~mrekit.generative.modeling`: building, loading and LoRA-wrapping Hugging Face models.
+* :mod:`~mrekit.generative.generation`: batched generation.
+* :mod:`~mrekit.generative.training`: the fine-tuning loop with dev selection.
+* :mod:`~mrekit.generative.serialization`: the model folder (manifest, safetensors, tokenizer).
+* :mod:`~mrekit.generative.metrics`: format accuracy and hallucination rate.
+* :mod:`~mrekit.generative.engine`: :class:`GenerativeModel`, the fit/predict/save/load API.
+* :mod:`~mrekit.generative.recipe`: ``mrekit train --engine generative`` configs.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Set before anything here imports transformers: nothing is ever fetched from a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+__all__ = ["GenerativeArguments", "GenerativeModel", "ScratchConfig"]
+
+
+def __getattr__(name: str):
+    # The engine pulls in torch and transformers; import it only when it is used.
+    if name in __all__:
+        from mrekit.generative import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'mrekit.generative' has no attribute {name!r}")
