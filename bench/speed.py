@@ -134,6 +134,27 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(results: dict, path: Path) -> None:
+    """Throughput against frame accuracy, one point per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (key, row) in enumerate(results.items()):
+        x, y = row["sentences_per_second"]["mean"], 100 * row["frame_accuracy"]["mean"]
+        ax.scatter(x, y, color="tab:orange" if key == "spacy" else "tab:blue")
+        # Alternate labels above and below: neighbouring methods sit close together.
+        ax.annotate(key, (x, y), textcoords="offset points", xytext=(4, 6 if i % 2 else -12), fontsize=8)
+    ax.set_xlabel("sentences / second (batch 64, 2 CPU cores)")
+    ax.set_ylabel("SNIPS test frame accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ROOT / "runs" / "snips-mre-0" / "model-best")
@@ -145,7 +166,11 @@ def main() -> None:
         "`bench/joint.py --modes mre+L3`) as student_*",
     )
     parser.add_argument("--spacy-epochs", type=int, default=15)
+    parser.add_argument("--plot-only", action="store_true", help="redraw speed.png from speed.json")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads((ROOT / "results" / "speed.json").read_text())["snips"], ROOT / "results" / "speed.png")
+        return
     test = load_builtin("snips", "test")
     texts = [ex.text for ex in test]
     results = measure_mrekit(args.model, test, "", ("torch", "onnx", "onnx-int8"))
@@ -172,6 +197,7 @@ def main() -> None:
     }
     (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
     (ROOT / "results" / "speed.md").write_text(markdown(results))
+    plot(results, ROOT / "results" / "speed.png")
 
 
 if __name__ == "__main__":
