@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_meta  # noqa: E402
+from _common import run_meta, summarize  # noqa: E402
 
 from mrekit.datasets import load_builtin  # noqa: E402
 from mrekit.generative import GenerativeArguments, GenerativeModel  # noqa: E402
@@ -127,14 +126,9 @@ def aggregate(records: list[dict], command: str) -> dict:
     for method in METHODS:
         row = {}
         for metric in METRICS + EXTRA:
-            values = [r["test"][method].get(metric) for r in records]
-            values = [v for v in values if v is not None]
-            if values:
-                row[metric] = {
-                    "mean": statistics.fmean(values),
-                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "n": len(values),
-                }
+            cell = summarize([r["test"][method].get(metric) for r in records])
+            if cell:
+                row[metric] = cell
         results["snips"][method] = row
     first = records[0] if records else {}
     results["_meta"] = run_meta(

@@ -24,11 +24,10 @@ import argparse
 import json
 import logging
 import random
-import statistics
 import time
 from pathlib import Path
 
-from _common import run_meta
+from _common import run_meta, summarize
 
 from mrekit.formats import bio, semeval, stockmark
 from mrekit.metrics import evaluate
@@ -120,14 +119,9 @@ def aggregate(command: str) -> dict:
         for mode, records in modes.items():
             row = {}
             for metric in METRICS:
-                values = [r["test"].get(metric) if metric in r["test"] else r.get(metric) for r in records]
-                values = [v for v in values if v is not None]
-                if values:
-                    row[metric] = {
-                        "mean": statistics.fmean(values),
-                        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                        "n": len(values),
-                    }
+                cell = summarize([r["test"].get(metric) if metric in r["test"] else r.get(metric) for r in records])
+                if cell:
+                    row[metric] = cell
             results.setdefault(name, {})[mode] = row
     results["_meta"] = run_meta(
         command,

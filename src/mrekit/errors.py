@@ -7,7 +7,12 @@ The codes are part of the public API: tests and users may match on them.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Stable error codes and what they mean. Keep codes once published.
 CODES: dict[str, str] = {
@@ -113,3 +118,27 @@ class MrekitError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+def check_known_keys(data: Mapping[str, Any], known: Iterable[str], *, code: str, what: str) -> None:
+    """Raise ``code`` naming every key of ``data`` that is not in ``known``.
+
+    Settings come from JSON files and CLI overrides; a typo there should fail loudly
+    instead of being ignored.
+
+    Example:
+        >>> check_known_keys({"lr": 1}, ["epochs"], code="E183", what="training setting")
+        Traceback (most recent call last):
+        ...
+        mrekit.errors.MrekitError: [E183] unknown training setting(s): lr (known: ['epochs'])
+    """
+    names = set(known)
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise MrekitError(code, f"unknown {what}(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}")
+
+
+def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], *, code: str, what: str) -> T:
+    """Build dataclass ``cls`` from ``data`` after :func:`check_known_keys` on its field names."""
+    check_known_keys(data, (f.name for f in dataclasses.fields(cls)), code=code, what=what)
+    return cls(**data)

@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from mrekit.features import LabelSpace, bucketed_batches, collate, featurize_tex
 from mrekit.formats._words import uses_spaces
 from mrekit.models.joint import JointConfig, JointModel
 from mrekit.schema import Example, Span
+from mrekit.streaming import StreamingPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _mark_inconsistent(example: Example, config: JointConfig) -> None:
         example.meta["inconsistent_spans"] = bad
 
 
-class MREModel:
+class MREModel(StreamingPredictor):
     """Joint text + word level extractor with a scikit-learn/SetFit-style API.
 
     The constructor holds settings only; :meth:`fit` builds and trains the model.
@@ -326,20 +327,6 @@ class MREModel:
     def labels_(self) -> list[str]:
         """The text labels, in column order of :meth:`predict_proba`."""
         return list(self._fitted().config.text_labels)
-
-    def __call__(self, text: str) -> Example:
-        return self.predict([text])[0]
-
-    def pipe(self, texts: Iterable[str], *, batch_size: int = 64) -> Iterator[Example]:
-        """Stream predictions over an iterable of texts, ``batch_size`` at a time."""
-        chunk: list[str] = []
-        for text in texts:
-            chunk.append(text)
-            if len(chunk) == batch_size * 8:
-                yield from self.predict(chunk, batch_size=batch_size)
-                chunk = []
-        if chunk:
-            yield from self.predict(chunk, batch_size=batch_size)
 
 
 def _consistency(examples: Sequence[Example]) -> dict[str, list[str]]:

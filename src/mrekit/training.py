@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.features import LabelSpace, bucketed_batches, collate, featurize
 from mrekit.formats._io import atomic_dir
 from mrekit.models.joint import JointModel
@@ -80,13 +80,7 @@ class TrainingArguments:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingArguments:
         """Build from a dict, naming any unknown key (``E183``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MrekitError(
-                "E183", f"unknown training setting(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}"
-            )
-        return cls(**data)
+        return dataclass_from_dict(cls, data, code="E183", what="training setting")
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from mrekit.generative.modeling import ScratchConfig
 from mrekit.generative.spec import OutputSpec
 from mrekit.generative.training import GenerativeArguments
 from mrekit.schema import Example
+from mrekit.streaming import StreamingPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ __all__ = ["GenerativeArguments", "GenerativeModel", "ScratchConfig"]
 _FITTED = ("model_", "tokenizer_", "spec_", "architecture_", "codec_", "grammar_", "path_", "manifest_", "scratch_")
 
 
-class GenerativeModel:
+class GenerativeModel(StreamingPredictor):
     """A text-to-text model that writes both levels in the OIELLM or GIELLM format.
 
     Args:
@@ -297,20 +298,6 @@ class GenerativeModel:
     def generation_metrics(self, predictions: Sequence[Example]) -> dict[str, Any]:
         """Format accuracy and hallucination rate of this model's predictions."""
         return generation_metrics(predictions)
-
-    def __call__(self, text: str) -> Example:
-        return self.predict([text])[0]
-
-    def pipe(self, texts: Iterable[str], *, batch_size: int = 64) -> Iterator[Example]:
-        """Stream predictions over an iterable of texts, ``batch_size`` at a time."""
-        chunk: list[str] = []
-        for text in texts:
-            chunk.append(text)
-            if len(chunk) == batch_size * 8:
-                yield from self.predict(chunk, batch_size=batch_size)
-                chunk = []
-        if chunk:
-            yield from self.predict(chunk, batch_size=batch_size)
 
     @property
     def labels_(self) -> list[str]:

@@ -14,14 +14,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.models.encoder import offline
 
 
@@ -54,13 +53,7 @@ class ScratchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScratchConfig:
         """Build from a dict, naming unknown keys (``E202``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MrekitError(
-                "E202", f"unknown scratch setting(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}"
-            )
-        config = cls(**data)
+        config = dataclass_from_dict(cls, data, code="E202", what="scratch setting")
         if config.d_model % config.num_heads:
             raise MrekitError("E202", f"d_model {config.d_model} is not a multiple of num_heads {config.num_heads}")
         return config

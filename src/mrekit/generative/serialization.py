@@ -17,14 +17,12 @@ is unpickled and nothing is fetched from a hub.
 from __future__ import annotations
 
 import json
-import platform
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
 from mrekit.formats._io import atomic_dir
-from mrekit.models.encoder import offline, sha256_file
+from mrekit.models.encoder import offline, provenance, sha256_file
 
 FORMAT = "mrekit-generative-model"
 FORMAT_VERSION = 1
@@ -74,11 +72,6 @@ def save_generative(model: Any, tokenizer: Any, folder: str | Path, manifest: di
     Example:
         >>> save_generative(model, tokenizer, "runs/gen/model-best", {"architecture": "seq2seq"})  # doctest: +SKIP
     """
-    import torch
-    import transformers
-
-    import mrekit
-
     with atomic_dir(folder) as tmp:
         # transformers writes safetensors by default; what it writes is checked below, never assumed.
         model.save_pretrained(tmp / "model")
@@ -90,13 +83,7 @@ def save_generative(model: Any, tokenizer: Any, folder: str | Path, manifest: di
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "engine": ENGINE,
-            "versions": {
-                "mrekit": mrekit.__version__,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            },
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": platform.machine(),
+            **provenance(),
             **manifest,
             "weights_sha256": {p.name: sha256_file(p) for p in weights},
         }

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.formats.generative import DEFAULT_ATTR_KEYS, ParsedOutput, resolve
 from mrekit.formats.giellm import parse_giellm
 from mrekit.formats.oiellm import LABEL_SEP, parse_oiellm
@@ -236,11 +236,7 @@ class OutputSpec:
             >>> OutputSpec.from_dict({"task": "NER"}).format
             'oiellm'
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MrekitError("E202", f"unknown output setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, code="E202", what="output setting")
 
     def _render_options(self) -> dict[str, Any]:
         return {

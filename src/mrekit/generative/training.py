@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.features import bucketed_batches
 from mrekit.schema import Example
 
@@ -98,13 +98,7 @@ class GenerativeArguments:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerativeArguments:
         """Build from a dict, naming any unknown key (``E202``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MrekitError(
-                "E202", f"unknown generative training setting(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}"
-            )
-        return cls(**data)
+        return dataclass_from_dict(cls, data, code="E202", what="generative training setting")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

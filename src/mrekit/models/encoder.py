@@ -43,6 +43,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def provenance() -> dict[str, Any]:
+    """Library versions, time and machine for a model manifest, so a folder says what wrote it.
+
+    Example:
+        >>> sorted(provenance())
+        ['created', 'machine', 'versions']
+    """
+    import platform
+    from datetime import UTC, datetime
+
+    import torch
+    import transformers
+
+    import mrekit
+
+    return {
+        "versions": {
+            "mrekit": mrekit.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.machine(),
+    }
+
+
 @functools.cache
 def default_encoder_path() -> Path:
     """Folder of the bundled MiniLM, after checking its weights against the pinned hash.

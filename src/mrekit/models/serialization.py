@@ -15,14 +15,12 @@ checks the format version and the weights' SHA-256, and never unpickles anything
 from __future__ import annotations
 
 import json
-import platform
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
 from mrekit.formats._io import atomic_dir
-from mrekit.models.encoder import offline, sha256_file
+from mrekit.models.encoder import offline, provenance, sha256_file
 from mrekit.models.joint import JointConfig, JointModel
 
 FORMAT = "mrekit-joint-model"
@@ -38,11 +36,7 @@ def save_model(model: JointModel, tokenizer: Any, folder: str | Path, *, extra: 
         folder: Destination; an existing model there is replaced only when the new one is complete.
         extra: More JSON-ready facts for the manifest (training arguments, metrics, ...).
     """
-    import torch
-    import transformers
     from safetensors.torch import save_file
-
-    import mrekit
 
     with atomic_dir(folder) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -55,13 +49,7 @@ def save_model(model: JointModel, tokenizer: Any, folder: str | Path, *, extra: 
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "versions": {
-                "mrekit": mrekit.__version__,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            },
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": platform.machine(),
+            **provenance(),
             "config": config.to_dict(),
             "weights_sha256": sha256_file(tmp / "model.safetensors"),
             **(extra or {}),
