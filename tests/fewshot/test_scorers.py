@@ -56,6 +56,18 @@ def test_embedding_scorer_fit_moves_towards_the_shots(tiny_encoder, snips_mini):
     assert accuracy == 1.0  # it fits its own shots
 
 
+def test_embedding_scorer_anchors_each_label_on_its_first_word(tiny_encoder):
+    scorer = EmbeddingScorer(tiny_encoder, anchor_weight=0.5)
+    scorer.set_verbalizer(Verbalizer({"a": ["alpha"], "b": ["beta", "gamma", "delta"]}, {"b": [9.0, 1.0, 3.0]}))
+    alpha, beta, gamma, delta = scorer.embed(["alpha", "beta", "gamma", "delta"])
+    assert torch.allclose(scorer.prototypes[0], alpha, atol=1e-5)  # a single word is the label's vector
+    others = torch.nn.functional.normalize((gamma + 3 * delta) / 4, dim=0)  # the anchor's weight (9) is not used
+    expected = torch.nn.functional.normalize(0.5 * beta + 0.5 * others, dim=0)
+    assert torch.allclose(scorer.prototypes[1], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="anchor_weight"):
+        EmbeddingScorer(tiny_encoder, anchor_weight=1.5)
+
+
 def test_fewshot_cli(tmp_path, tiny_encoder, fixtures):
     from mrekit.formats import bio, jsonl
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from mrekit import Example, MrekitError, Span
@@ -32,11 +30,14 @@ def shots():
 
 
 def test_wli_ranks_by_frequency_times_specificity():
+    # jazz is seen once under each label: P(label | jazz) = 0.5, below the default 0.7, so it is left out
     v = wli_verbalizer(shots())
-    # PlayMusic: muse 2 * log(1 + 2/1); jazz 1 * log(1 + 2/2) (jazz is seen under both labels)
-    assert v.words["PlayMusic"] == ["play music", "muse", "jazz"]
-    assert v.weights["PlayMusic"][1:] == pytest.approx([2 * math.log(3), math.log(2)])
-    assert v.words["GetWeather"] == ["get weather", "rome", "jazz"]
+    assert v.words == {"GetWeather": ["get weather", "rome"], "PlayMusic": ["play music", "muse"]}
+    assert v.weights["PlayMusic"] == pytest.approx([2.0, 2.0])  # muse: 2 * 1.0; the name gets the best score
+    loose = wli_verbalizer(shots(), min_specificity=0.5)
+    assert loose.words["PlayMusic"] == ["play music", "muse", "jazz"]
+    assert loose.weights["PlayMusic"][1:] == pytest.approx([2.0, 0.5])  # jazz: 1 * 0.5
+    assert loose.words["GetWeather"] == ["get weather", "rome", "jazz"]
 
 
 def test_wli_uses_span_only_pool_through_span_labels():
@@ -52,7 +53,7 @@ def test_verbalizer_file_round_trip_and_errors(tmp_path):
     v = wli_verbalizer(shots())
     path = tmp_path / "v.txt"
     write_verbalizer(v, path)
-    assert path.read_text().splitlines()[0] == "GetWeather,get weather,rome,jazz"
+    assert path.read_text().splitlines()[0] == "GetWeather,get weather,rome"
     assert read_verbalizer(path).words == v.words
     bad = tmp_path / "bad.txt"
     bad.write_text("PlayMusic,song\nGetWeather\n")

@@ -58,6 +58,7 @@ class FewShotConfig:
         shots: The K values.
         seeds: Number of repeated samplings per K.
         top_k: WLI words per label.
+        min_specificity: WLI keeps a word for a label only if at least this share of its occurrences is under it.
         finetune_epochs: Epochs of fine-tuning the embedding scorer on the shots (0: none).
         head_epochs: Epochs of the ``finetune`` baseline.
         verbalizer_file: Path of the manual verbalizer, for the ``file`` method.
@@ -67,6 +68,7 @@ class FewShotConfig:
     shots: tuple[int, ...] = (1, 2, 4, 8, 16)
     seeds: int = 5
     top_k: int = 100
+    min_specificity: float = 0.7
     finetune_epochs: int = 10
     head_epochs: int = 20
     verbalizer_file: str | Path | None = None
@@ -83,7 +85,7 @@ def build_verbalizer(
         if config.verbalizer_file is None:
             raise ValueError("the file method needs verbalizer_file")
         return read_verbalizer(config.verbalizer_file)
-    return wli_verbalizer(shots, labels, pool=pool, top_k=config.top_k)
+    return wli_verbalizer(shots, labels, pool=pool, top_k=config.top_k, min_specificity=config.min_specificity)
 
 
 def run_method(

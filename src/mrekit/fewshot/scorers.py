@@ -1,10 +1,11 @@
 """Scoring texts against verbalizers.
 
 * :class:`EmbeddingScorer` works with the bundled encoder out of the box: each
-  label is the weighted mean embedding of its verbalizer words, and a text goes
-  to the nearest label (cosine). ``fit`` fine-tunes the encoder and the label
-  vectors on the K shots, starting from the verbalizer (SetFit-like, with a
-  softmax over cosine similarities as the contrastive objective).
+  label is a vector made of its verbalizer words (the first word, the label's
+  name, as anchor plus the weighted mean of the others), and a text goes to the
+  nearest label (cosine). ``fit`` fine-tunes the encoder and the label vectors
+  on the K shots, starting from the verbalizer (SetFit-like, with a softmax over
+  cosine similarities as the contrastive objective).
 * :class:`MaskedLMScorer` scores a prompt with a mask slot with any local masked
   LM: a label's score is the log of the mean probability of its words at the
   slot, a word of ``n`` subwords filling ``n`` mask tokens.
@@ -37,6 +38,8 @@ class EmbeddingScorer:
         encoder: ``None``/``"minilm"`` for the bundled encoder, or a local folder.
         temperature: Softmax temperature over cosine similarities.
         batch_size: Texts per forward pass.
+        anchor_weight: Share of a label's vector given to its first word (the label name in
+            ``names`` and ``wli`` verbalizers); the other words share the rest by their weights.
 
     Example:
         >>> scorer = EmbeddingScorer()  # doctest: +SKIP
@@ -45,12 +48,22 @@ class EmbeddingScorer:
         ['GetWeather']
     """
 
-    def __init__(self, encoder: str | Path | None = None, *, temperature: float = 0.05, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        encoder: str | Path | None = None,
+        *,
+        temperature: float = 0.05,
+        batch_size: int = 64,
+        anchor_weight: float = 0.5,
+    ) -> None:
         from mrekit.models.encoder import load_encoder
 
+        if not 0.0 <= anchor_weight <= 1.0:
+            raise ValueError(f"anchor_weight must be in [0, 1], not {anchor_weight}")
         self.model, self.tokenizer = load_encoder(encoder)
         self.temperature = temperature
         self.batch_size = batch_size
+        self.anchor_weight = anchor_weight
         self.labels: list[str] = []
         self.prototypes: torch.Tensor | None = None
 
@@ -67,17 +80,34 @@ class EmbeddingScorer:
         return torch.cat(rows) if rows else torch.zeros(0, self.model.config.hidden_size)
 
     def set_verbalizer(self, verbalizer: Verbalizer) -> None:
-        """Label vectors = weighted mean of the label's word embeddings."""
+        """Label vectors: ``anchor_weight`` x the first word + the rest x the weighted mean of the others."""
         self.labels = verbalizer.labels
-        vectors = []
-        for label in self.labels:
-            words = verbalizer.words[label]
-            weights = torch.tensor(verbalizer.weights_of(label), dtype=torch.float).unsqueeze(1)
-            vectors.append((self.embed(words) * weights).sum(0) / weights.sum().clamp(min=1e-6))
-        self.prototypes = F.normalize(torch.stack(vectors), dim=-1)
+        self.prototypes = torch.stack([self._label_vector(verbalizer, label) for label in self.labels])
 
-    def fit(self, shots: Sequence[Example], *, epochs: int = 10, learning_rate: float = 5e-5, seed: int = 0) -> None:
-        """Fine-tune encoder and label vectors on the shots (call :meth:`set_verbalizer` first)."""
+    def _label_vector(self, verbalizer: Verbalizer, label: str) -> torch.Tensor:
+        words = verbalizer.words[label]
+        embeddings = self.embed(words)
+        if len(words) == 1:
+            return embeddings[0]
+        # Without the anchor, dozens of entity strings average into a vector close to every label's.
+        weights = torch.tensor(verbalizer.weights_of(label)[1:], dtype=torch.float).unsqueeze(1)
+        others = F.normalize((embeddings[1:] * weights).sum(0) / weights.sum().clamp(min=1e-6), dim=-1)
+        return F.normalize(self.anchor_weight * embeddings[0] + (1.0 - self.anchor_weight) * others, dim=-1)
+
+    def fit(
+        self,
+        shots: Sequence[Example],
+        *,
+        epochs: int = 10,
+        learning_rate: float = 5e-5,
+        prototype_learning_rate: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
+        """Fine-tune encoder and label vectors on the shots (call :meth:`set_verbalizer` first).
+
+        ``prototype_learning_rate`` is kept small so that a few steps on a few shots refine the
+        verbalizer's label vectors instead of overwriting them (1e-2 did the latter on dev).
+        """
         if self.prototypes is None:
             raise RuntimeError("set_verbalizer() first: the verbalizer initialises the label vectors")
         torch.manual_seed(seed)
@@ -85,7 +115,10 @@ class EmbeddingScorer:
         data = [(ex.text, index[ex.labels[0]]) for ex in shots if ex.labels and ex.labels[0] in index]
         prototypes = torch.nn.Parameter(self.prototypes.clone())
         optimizer = torch.optim.AdamW(
-            [{"params": self.model.parameters(), "lr": learning_rate}, {"params": [prototypes], "lr": 1e-2}]
+            [
+                {"params": self.model.parameters(), "lr": learning_rate},
+                {"params": [prototypes], "lr": prototype_learning_rate},
+            ]
         )
         generator = np.random.default_rng(seed)
         self.model.train()

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -77,19 +76,24 @@ def wli_verbalizer(
     *,
     pool: Sequence[Example] = (),
     top_k: int = 100,
+    min_specificity: float = 0.7,
 ) -> Verbalizer:
     """Mine each label's verbalizer from the spans seen with it.
 
-    A word's score for label ``t`` is ``count(t, w) * log(1 + L / labels_with(w))``:
-    frequent under ``t`` and specific to few labels. Span-only examples in
-    ``pool`` count too, credited to each text label in proportion to how often
-    their span label occurs with it in ``examples``. The label name comes first.
+    A word's score for label ``t`` is ``count(t, w) * P(t | w)``: frequent under
+    ``t`` and specific to it. Words with ``P(t | w) < min_specificity`` are left
+    out, so strings seen under many labels alike (ATIS city names) do not blur
+    every label into the same vector; a label whose spans say nothing specific
+    keeps just its name. Span-only examples in ``pool`` count too, credited to
+    each text label in proportion to how often their span label occurs with it
+    in ``examples``. The label name comes first.
 
     Args:
         examples: Examples with text labels and spans (e.g. the K shots).
         labels: The label set (default: the labels of ``examples``).
         pool: More examples with spans but no text label.
         top_k: Words kept per label (besides its name).
+        min_specificity: Least share of a word's occurrences that must fall under the label (0 keeps all).
 
     Example:
         >>> from mrekit.schema import Span
@@ -114,12 +118,15 @@ def wli_verbalizer(
             total = sum(seen.values())
             for label, n in seen.items():
                 counts[label][ex.surface(span).lower()] += n / total
-    spread = Counter(word for label in labels for word in counts[label])
+    totals: Counter = Counter()
+    for label in labels:
+        totals.update(counts[label])
     names = label_words(labels)
     words, weights = {}, {}
     for label in labels:
+        candidates = ((c, c / totals[w], w) for w, c in counts[label].items() if w != names[label])
         scored = sorted(
-            ((c * math.log(1 + len(labels) / spread[w]), w) for w, c in counts[label].items() if w != names[label]),
+            ((c * share, w) for c, share, w in candidates if share >= min_specificity),
             key=lambda pair: (-pair[0], pair[1]),
         )[:top_k]
         words[label] = [names[label]] + [w for _, w in scored]
