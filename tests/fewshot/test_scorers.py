@@ -84,3 +84,14 @@ def test_fewshot_cli(tmp_path, tiny_encoder, fixtures):
     assert set(results) == {"names@1", "wli@1", "finetune@1"}
     assert results["wli@1"]["text_accuracy"]["n"] == 2
     assert 0.0 <= results["names@1"]["text_macro_f1"]["mean"] <= 1.0
+
+
+def test_fewshot_cli_rejects_unknown_verbalizer(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["fewshot", "--data", "snips", "--verbalizer", "names", "--verbalizer", "wlii", "--output", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "[E183] unknown verbalizer(s): wlii" in result.output
+    assert not out.exists()
+    result = CliRunner().invoke(app, ["fewshot", "--data", "snips", "--verbalizer", "file"])
+    assert result.exit_code == 1 and "needs --verbalizer-file" in result.output

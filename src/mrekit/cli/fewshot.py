@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
+from mrekit.formats._io import atomic_file
 
 
 def fewshot(
@@ -23,16 +24,27 @@ def fewshot(
     encoder: str | None = None,
     finetune_epochs: int = 10,
     pool: bool = True,
+    min_specificity: float = 0.7,
 ) -> dict:
     """Sample K shots per label from train, score test, per method and K.
 
     With ``pool``, the train examples not drawn as shots lend their spans (not
     their labels) to the WLI verbalizer, as span-only data would.
+
+    Raises:
+        MrekitError: ``E183`` for an unknown method or a ``file`` method without a verbalizer file.
     """
+    from mrekit.errors import MrekitError
     from mrekit.fewshot import FewShotConfig, run_fewshot
+    from mrekit.fewshot.experiment import METHODS
     from mrekit.schema import Example
     from mrekit.study.data import load_study_data
 
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise MrekitError("E183", f"unknown verbalizer(s): {', '.join(unknown)}", hint=f"choose from {list(METHODS)}")
+    if "file" in methods and not verbalizer_file:
+        raise MrekitError("E183", "--verbalizer file needs --verbalizer-file PATH")
     split = load_study_data(data)
     config = FewShotConfig(
         shots=tuple(shots),
@@ -40,6 +52,7 @@ def fewshot(
         verbalizer_file=verbalizer_file,
         encoder=encoder,
         finetune_epochs=finetune_epochs,
+        min_specificity=min_specificity,
     )
     span_pool = [Example(ex.text, spans=ex.spans) for ex in split.train] if pool else []
     with training_progress() as progress:
@@ -58,6 +71,9 @@ def command(
     encoder: Annotated[str | None, typer.Option(help="Local encoder folder (default: bundled MiniLM).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs on the shots (0: none).")] = 10,
     no_pool: Annotated[bool, typer.Option("--no-pool", help="Mine WLI words from the shots only.")] = False,
+    min_specificity: Annotated[
+        float, typer.Option(help="WLI keeps a word for a label if at least this share of its uses is under it.")
+    ] = 0.7,
     output: Annotated[Path | None, typer.Option(help="Write the results JSON here.")] = None,
 ) -> None:
     """K-shot classification: mean ± sd accuracy / macro-F1 per verbalizer and K."""
@@ -70,6 +86,7 @@ def command(
         encoder=encoder,
         finetune_epochs=finetune_epochs,
         pool=not no_pool,
+        min_specificity=min_specificity,
     )
     table = Table("K", *verbalizer, title=f"{data}: accuracy (mean ± sd over {seeds} samplings)")
     for k in shots:
@@ -77,5 +94,6 @@ def command(
         table.add_row(str(k), *(f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}" if c else "–" for c in row))
     console.print(table)
     if output:
-        output.write_text(json.dumps(results, indent=2))
+        with atomic_file(output) as fh:
+            fh.write(json.dumps(results, indent=2))
         console.print(f"[green]✔[/] wrote {output}")
