@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_meta  # noqa: E402
+from _common import run_meta, summarize  # noqa: E402
 from joint import load_dataset  # noqa: E402
 
 from mrekit.fewshot import FewShotConfig, run_fewshot  # noqa: E402
@@ -91,8 +91,6 @@ def untrained_cells(train: list, test: list, pool: list, shots: list[int], seeds
     The encoder does not change here, so the test texts are embedded once and only the label
     vectors differ between samplings.
     """
-    import statistics
-
     import torch
 
     from mrekit.fewshot import names_verbalizer, sample_shots, wli_verbalizer
@@ -118,13 +116,7 @@ def untrained_cells(train: list, test: list, pool: list, shots: list[int], seeds
                 cell = cells.setdefault(f"{method}-untrained@{k}", {"text_accuracy": [], "text_macro_f1": []})
                 for metric in cell:
                     cell[metric].append(report[metric])
-    return {
-        key: {
-            m: {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
-            for m, v in cell.items()
-        }
-        for key, cell in cells.items()
-    }
+    return {key: {m: summarize(v) for m, v in cell.items()} for key, cell in cells.items()}
 
 
 #: Candidate fine-tuning epochs of the embedding scorer, chosen per data set and method on dev.

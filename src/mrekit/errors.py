@@ -8,7 +8,7 @@ The codes are part of the public API: tests and users may match on them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,25 +120,23 @@ class MrekitError(Exception):
         return text
 
 
-def check_known_keys(data: Mapping[str, Any], known: Iterable[str], *, code: str, what: str) -> None:
-    """Raise ``code`` naming every key of ``data`` that is not in ``known``.
+def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], *, code: str, what: str) -> T:
+    """Build dataclass ``cls`` from ``data``, raising ``code`` that names every unknown key.
 
     Settings come from JSON files and CLI overrides; a typo there should fail loudly
     instead of being ignored.
 
     Example:
-        >>> check_known_keys({"lr": 1}, ["epochs"], code="E183", what="training setting")
+        >>> @dataclasses.dataclass
+        ... class Args:
+        ...     epochs: int = 1
+        >>> dataclass_from_dict(Args, {"lr": 1}, code="E183", what="training setting")
         Traceback (most recent call last):
         ...
         mrekit.errors.MrekitError: [E183] unknown training setting(s): lr (known: ['epochs'])
     """
-    names = set(known)
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise MrekitError(code, f"unknown {what}(s): {', '.join(unknown)}", hint=f"known: {sorted(names)}")
-
-
-def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], *, code: str, what: str) -> T:
-    """Build dataclass ``cls`` from ``data`` after :func:`check_known_keys` on its field names."""
-    check_known_keys(data, (f.name for f in dataclasses.fields(cls)), code=code, what=what)
     return cls(**data)
