@@ -72,11 +72,23 @@ def load_dataset(name: str, data: Path) -> tuple[list, list, list]:
     raise SystemExit(f"unknown data set {name}")
 
 
-def run_one(name: str, mode: str, seed: int, data: Path, max_train: int | None, epochs: int | None) -> dict:
+def run_one(
+    name: str,
+    mode: str,
+    seed: int,
+    data: Path,
+    max_train: int | None,
+    epochs: int | None,
+    *,
+    encoder: str | None = None,
+    device: str = "auto",
+) -> dict:
     """Train and test one (data set, mode, seed); returns the run record."""
+    from mrekit.study.runs import _device_name
+
     train, dev, test = load_dataset(name, data)
     train = train[:max_train]
-    recipe = dict(RECIPES[name], seed=seed, threads=None)
+    recipe = dict(RECIPES[name], seed=seed, threads=None, device=device)
     if epochs:
         recipe["epochs"] = epochs
     levels = ["word"] if name == "stockmark_ja" else ["text", "word"]
@@ -87,9 +99,9 @@ def run_one(name: str, mode: str, seed: int, data: Path, max_train: int | None, 
     model_mode = "isolated" if name == "stockmark_ja" else base_mode
     out = ROOT / "runs" / f"{name}-{mode}-{seed}"
     started = time.perf_counter()
-    model = MREModel(mode=model_mode, levels=levels, use_crf="crf" in variants, encoder_layers=layers).fit(
-        train, dev, args=TrainingArguments(**recipe), output_dir=out
-    )
+    model = MREModel(
+        mode=model_mode, encoder=encoder, levels=levels, use_crf="crf" in variants, encoder_layers=layers
+    ).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
     minutes = (time.perf_counter() - started) / 60
     scores = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=0)
     weights = out / "model-best" / "model.safetensors"
@@ -102,10 +114,60 @@ def run_one(name: str, mode: str, seed: int, data: Path, max_train: int | None, 
         "n_test": len(test),
         "test": {k: v for k, v in scores.items() if isinstance(v, float)},
         "train_minutes": minutes,
+        "device": _device_name(device),
         "model_mb": weights.stat().st_size / 2**20,
         "parameters": sum(p.numel() for p in model.model_.parameters()),
         "best_epoch": json.loads((out / "model-best" / "mrekit.json").read_text())["training"]["epoch"],
     }
+
+
+def from_study(folder: Path, data: Path) -> list[Path]:
+    """Joint-benchmark records for the runs of ``bench/study.py`` that have none here yet.
+
+    The study trains with the same recipes and splits: its ``shared`` and ``mre`` runs
+    are this benchmark's, and ``isolated`` is its ``text_only`` + ``word_only`` pair.
+    Records made here by this script itself are kept (they carry this machine's times).
+    """
+    from mrekit.formats import jsonl
+    from mrekit.study.runs import run_folder
+    from mrekit.study.verdict import combine
+
+    parts = {"isolated": ("text_only", "word_only"), "shared": ("shared",), "mre": ("mre",)}
+    written = []
+    for name in RECIPES:
+        if not (folder / "runs" / name).is_dir():
+            continue
+        test = load_dataset(name, data)[2]
+        for seed in range(10):
+            for mode, runs in parts.items():
+                target = RUNS / f"{name}-{mode}-{seed}.json"
+                folders = [run_folder(folder, name, run, seed) for run in runs]
+                if target.exists() or not all((f / "predictions.jsonl").exists() for f in folders):
+                    continue
+                preds = [list(jsonl.read(f / "predictions.jsonl")) for f in folders]
+                infos = [json.loads((f / "run.json").read_text()) for f in folders]
+                scores = evaluate(test, combine(*preds) if len(preds) == 2 else preds[0], bootstrap=0)
+                record = {
+                    "dataset": name,
+                    "mode": mode,
+                    "seed": seed,
+                    "recipe": dict(RECIPES[name], seed=seed),
+                    "n_test": len(test),
+                    "test": {k: v for k, v in scores.items() if isinstance(v, float)},
+                    "train_minutes": sum(i["train_minutes"] for i in infos),
+                    "device": infos[0].get("device", "cpu"),
+                    "model_mb": sum(i["model_mb"] for i in infos),
+                    "parameters": sum(i["parameters"] for i in infos),
+                    "source": "bench/study.py",
+                }
+                target.write_text(json.dumps(record, indent=2))
+                written.append(target)
+    return written
+
+
+def on_this_machine(record: dict) -> bool:
+    """Whether a run trained on this machine's CPU (its time is comparable)."""
+    return record.get("device", "cpu") == "cpu"
 
 
 def aggregate(command: str) -> dict:
@@ -115,19 +177,28 @@ def aggregate(command: str) -> dict:
         record = json.loads(path.read_text())
         grouped.setdefault(record["dataset"], {}).setdefault(record["mode"], []).append(record)
     results: dict = {}
+    on_gpu: dict[str, list[int]] = {}
     for name, modes in grouped.items():
         for mode, records in modes.items():
             row = {}
             for metric in METRICS:
-                cell = summarize([r["test"].get(metric) if metric in r["test"] else r.get(metric) for r in records])
+                # Training time only counts where it was measured on this CPU.
+                timed = [r for r in records if on_this_machine(r)] if metric == "train_minutes" else records
+                cell = summarize([r["test"].get(metric) if metric in r["test"] else r.get(metric) for r in timed])
                 if cell:
                     row[metric] = cell
             results.setdefault(name, {})[mode] = row
+            gpu = sorted(r["seed"] for r in records if not on_this_machine(r))
+            if gpu:
+                on_gpu[f"{name}/{mode}"] = gpu
     results["_meta"] = run_meta(
         command,
         encoder="all-MiniLM-L6-v2 (bundled, 22.7M parameters)",
         recipes=RECIPES,
         threads="torch default (all cores)",
+        seeds_on_gpu=on_gpu,
+        devices="seeds listed in seeds_on_gpu trained on a lent NVIDIA GPU (same recipe and splits, fp32); "
+        "train_minutes counts only runs on this CPU",
     )
     return results
 
@@ -135,17 +206,21 @@ def aggregate(command: str) -> dict:
 def markdown(results: dict) -> str:
     """A table of mean ± sd (percent) per data set and mode."""
     lines = [
-        "| data set | mode | seeds | text acc | text macro-F1 | span F1 | frame acc | train min | size MB |",
+        "| data set | mode | seeds (on GPU) | text acc | text macro-F1 | span F1 | frame acc "
+        "| train min (CPU) | size MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    on_gpu = results.get("_meta", {}).get("seeds_on_gpu", {})
     for name, modes in results.items():
         if name.startswith("_"):
             continue
         for mode, row in modes.items():
+            gpu = len(on_gpu.get(f"{name}/{mode}", []))
             n = max((v["n"] for v in row.values()), default=0)
+            seeds = f"{n} ({gpu})" if gpu else str(n)
             cells = [_cell(row, m) for m in ("text_accuracy", "text_macro_f1", "span_f1", "frame_accuracy")]
             cells += [_cell(row, m, 1, 1) for m in ("train_minutes", "model_mb")]
-            lines.append(f"| {name} | {mode} | {n} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {mode} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -165,6 +240,9 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, default=None, help="smoke runs only: cap the training set")
     parser.add_argument("--epochs", type=int, default=None, help="smoke runs only: override the recipe")
     parser.add_argument("--aggregate-only", action="store_true")
+    parser.add_argument("--encoder", default=None, help="local encoder folder (default: the bundled MiniLM)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--from-study", type=Path, default=None, help="add records for bench/study.py's runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -177,9 +255,21 @@ def main() -> None:
                     if target.exists():
                         logging.info("cached: %s", target.name)
                         continue
-                    record = run_one(name, mode, seed, args.data, args.max_train, args.epochs)
+                    record = run_one(
+                        name,
+                        mode,
+                        seed,
+                        args.data,
+                        args.max_train,
+                        args.epochs,
+                        encoder=args.encoder,
+                        device=args.device,
+                    )
                     target.write_text(json.dumps(record, indent=2))
                     logging.info("done %s: %s", target.name, record["test"])
+    if args.from_study:
+        for path in from_study(args.from_study, args.data):
+            logging.info("from the study: %s", path.name)
     results = aggregate(
         "python bench/joint.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "data")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,17 @@ def test_encoder_layers_trains_a_smaller_model_that_saves_and_loads(snips_mini, 
     assert loaded.model_.encoder.config.num_hidden_layers == 1
     texts = [ex.text for ex in snips_mini[:5]]
     assert [r.to_dict() for r in loaded.predict(texts)] == [r.to_dict() for r in model.predict(texts)]
+
+
+def test_word_only_model_of_multi_label_data_trains_and_predicts_no_labels(tiny_encoder, tmp_path):
+    from mrekit.formats import semeval
+
+    examples = list(semeval.read(Path(__file__).parent / "fixtures" / "absa_mini.xml"))
+    assert any(len(ex.labels) > 1 for ex in examples)  # multi-label text level
+    args = TrainingArguments(epochs=1, batch_size=4, seed=0)
+    model = MREModel(mode="isolated", encoder=tiny_encoder, levels=["word"]).fit(
+        examples, examples, args=args, output_dir=tmp_path
+    )
+    assert not model.model_.has_text and model.model_.config.thresholds is None
+    results = model.predict([ex.text for ex in examples])
+    assert [r.labels for r in results] == [[] for _ in examples]

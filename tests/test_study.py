@@ -76,6 +76,9 @@ def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder)
     # every run is cached: a second invocation trains nothing and gives the same report
     cached = sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl"))
     assert len(cached) == 12
+    record = json.loads((out / "runs/mini/mre-seed1/run.json").read_text())
+    assert (record["run"], record["seed"], record["device"]) == ("mre", 1, "cpu")
+    assert record["parameters"] > 0 and record["model_mb"] > 0 and record["train_minutes"] > 0
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0
     assert sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl")) == cached

@@ -260,7 +260,8 @@ class MREModel(StreamingPredictor):
         Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)
         self.model_, self.tokenizer_, _ = load_model(out / "model-best")
         self.path_ = out / "model-best"
-        if config.multi_label and dev:
+        # A word-only model of multi-label data has text labels in its space but no text head.
+        if config.multi_label and dev and self.model_.has_text:
             self.model_.config.thresholds = tune_thresholds(self, dev)
         return self
 

@@ -68,6 +68,8 @@ class Run:
     levels: tuple[str, ...] = ("text", "word")
     condition: Callable[[Example], Example] | None = None
     restore: Callable[[Example, Example], Example] | None = None
+    #: Subword window: gold-conditioned inputs are longer, and their added gold must not be cut.
+    max_length: int = 128
 
 
 RUNS: dict[str, Run] = {
@@ -77,8 +79,8 @@ RUNS: dict[str, Run] = {
         Run("word_only", "isolated", ("word",)),
         Run("shared", "shared"),
         Run("mre", "mre"),
-        Run("text_given_gold_words", "isolated", ("text",), with_gold_words, strip_gold_words),
-        Run("words_given_gold_text", "isolated", ("word",), with_gold_text, strip_gold_text),
+        Run("text_given_gold_words", "isolated", ("text",), with_gold_words, strip_gold_words, 256),
+        Run("words_given_gold_text", "isolated", ("word",), with_gold_text, strip_gold_text, 256),
     )
 }
 
@@ -114,7 +116,7 @@ def run_one(
     train, dev, test = ([condition(ex) for ex in part] for part in (data.train, data.dev, data.test))
     started = time.perf_counter()
     args = TrainingArguments(**{**training, "seed": seed})
-    model = MREModel(mode=run.mode, encoder=encoder, levels=list(run.levels))
+    model = MREModel(mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=run.max_length)
     model.fit(train, dev, args=args, output_dir=folder / "train")
     minutes = (time.perf_counter() - started) / 60
     predictions = model.predict([ex.text for ex in test])
@@ -126,9 +128,27 @@ def run_one(
             prediction.labels, prediction.label_scores = [], None
         if "word" not in run.levels:
             prediction.spans = None
-    (folder / "run.json").write_text(json.dumps({"train_minutes": minutes, "seed": seed, "run": run.name}))
+    record = {
+        "run": run.name,
+        "seed": seed,
+        "train_minutes": minutes,
+        "device": _device_name(args.device),
+        "parameters": sum(p.numel() for p in model.model_.parameters()),
+        "model_mb": (folder / "train" / "model-best" / "model.safetensors").stat().st_size / 2**20,
+    }
+    (folder / "run.json").write_text(json.dumps(record))
     jsonl.write(predictions, cached)  # written last: its presence marks the run as finished
     return predictions
+
+
+def _device_name(setting: str) -> str:
+    """What a run trained on, for the record: the GPU's name or ``cpu``."""
+    import torch
+
+    from mrekit.training import pick_device
+
+    device = pick_device(setting)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def run_study(

@@ -22,7 +22,7 @@ from mrekit.metrics import evaluate, mcnemar, paired_bootstrap
 from mrekit.schema import Example
 
 #: Metrics reported per run (fractions in [0, 1]).
-REPORTED = ("text_accuracy", "text_macro_f1", "span_f1", "pair_f1", "frame_accuracy")
+REPORTED = ("text_accuracy", "text_micro_f1", "text_macro_f1", "span_f1", "pair_f1", "frame_accuracy")
 DIRECTIONS = {
     "word_to_text": ("text_only", "text_micro_f1", "text accuracy / micro-F1 of mre vs text_only"),
     "text_to_word": ("word_only", "span_f1", "span F1 of mre vs word_only"),
@@ -75,7 +75,7 @@ def _predicted_metrics(per_seed: Sequence[Sequence[Example]]) -> list[str]:
     # A single-level run says nothing about the other level: report only what it predicts.
     has_text = any(p.labels for preds in per_seed for p in preds)
     has_word = any(p.spans is not None for preds in per_seed for p in preds)
-    keep = {"text_accuracy", "text_macro_f1"} if has_text else set()
+    keep = {"text_accuracy", "text_micro_f1", "text_macro_f1"} if has_text else set()
     keep |= {"span_f1", "pair_f1"} if has_word else set()
     keep |= {"frame_accuracy"} if has_text and has_word else set()
     return [m for m in REPORTED if m in keep]
