@@ -24,11 +24,13 @@ exists for the per-data-set recipes, the joint benchmark's splits and ``--jobs``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import tarfile
 import time
 import traceback
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -137,9 +139,14 @@ def report(datasets: list[str], runs: list[str], seeds: list[int], args: argpars
                 results.setdefault(name, {})[run] = [list(jsonl.read(f)) for f in files]
             else:
                 logging.warning("%s %s: not all seeds finished, left out of the report", name, run)
-    command = "python bench/study.py " + " ".join(f"--datasets {d}" for d in datasets)
+    command = "python bench/study.py --datasets " + " ".join(datasets) + " --seeds " + " ".join(map(str, seeds))
     built = build_report(sets, results, command=command, n_resamples=args.bootstrap)
-    built["_meta"].update(recipes={n: RECIPES[n] for n in datasets}, seeds=seeds, splits="as bench/joint.py")
+    devices = Counter(
+        json.loads(path.read_text()).get("device", "cpu") for path in args.output.glob("runs/*/*/run.json")
+    )
+    built["_meta"].update(
+        recipes={n: RECIPES[n] for n in datasets}, seeds=seeds, splits="as bench/joint.py", trained_on=dict(devices)
+    )
     write_report(built, args.output)
     logging.info("report written to %s", args.output / "report.md")
 
