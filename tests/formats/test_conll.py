@@ -65,3 +65,12 @@ def test_overlapping_spans_cannot_be_written(tmp_path):
     with pytest.raises(MrekitError, match=r"\[E113\]"):
         conll.write([ex], tmp_path / "o.conll")
     assert not (tmp_path / "o.conll").exists()
+
+
+def test_text_with_a_line_break_is_refused_and_nothing_is_written(tmp_path):
+    good = Example("play muse", id="a")
+    broken = Example("play\nmuse", id="b", spans=[Span(5, 9, "artist")])
+    with pytest.raises(MrekitError, match=r"\[E123\].*example 1 \(b\).*line break") as err:
+        conll.write([good, broken], tmp_path / "o.conll")
+    assert "JSONL" in str(err.value.hint)
+    assert not (tmp_path / "o.conll").exists()

@@ -115,11 +115,17 @@ def write(examples: Iterable[Example], path: str | Path, *, scheme: str = "BIO")
 
     Raises:
         MrekitError: ``E113`` for overlapping spans, ``E125`` for a span with
-            whitespace at an edge.
+            whitespace at an edge, ``E123`` for a text with a line break.
     """
     count = 0
     with atomic_file(path) as fh:
         for example in examples:
+            if "\n" in example.text or "\r" in example.text:
+                raise MrekitError(
+                    "E123",
+                    f"example {count} ({example.id}): the text has a line break, which a `# text` line cannot hold",
+                    hint="write JSONL, which keeps any text",
+                )
             try:
                 offsets, tags = example_to_word_tags(example, scheme)
             except MrekitError as err:
