@@ -32,6 +32,7 @@ def build_report(
             if name in runs:
                 entry[name] = run_scores(dataset.test, runs[name], bootstrap=n_resamples)
         entry["verdict"] = verdicts(dataset.test, results.get(dataset.name, {}), n_resamples=n_resamples)
+        add_gold_effects(entry)
         entry["signal"] = compute(dataset.train).mutual_information()
         report[dataset.name] = entry
     report["_meta"] = {
@@ -42,6 +43,32 @@ def build_report(
         "pairing": "test items paired within a seed, pooled over seeds",
     }
     return report
+
+
+#: Per direction: the gold-conditioned run and the single-level run it is compared with.
+GOLD_RUNS = {
+    "word_to_text": ("text_given_gold_words", "text_only"),
+    "text_to_word": ("words_given_gold_text", "word_only"),
+}
+
+
+def add_gold_effects(entry: dict[str, Any]) -> None:
+    """Put each direction's upper bound (gold-conditioned minus alone, mean over seeds) beside its verdict.
+
+    Example:
+        >>> entry = {"text_only": {"text_micro_f1": {"mean": 0.90}},
+        ...          "text_given_gold_words": {"text_micro_f1": {"mean": 0.95}},
+        ...          "verdict": {"word_to_text": {"metric": "text_micro_f1", "effect": 0.01}}}
+        >>> add_gold_effects(entry); round(entry["verdict"]["word_to_text"]["gold_effect"], 2)
+        0.05
+    """
+    for direction, (gold, alone) in GOLD_RUNS.items():
+        verdict = entry.get("verdict", {}).get(direction)
+        if verdict is None:
+            continue
+        metric = verdict["metric"]
+        if metric in entry.get(gold, {}) and metric in entry.get(alone, {}):
+            verdict["gold_effect"] = entry[gold][metric]["mean"] - entry[alone][metric]["mean"]
 
 
 def _fmt(cell: dict[str, float] | None) -> str:
@@ -78,7 +105,8 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             text = f"**{v['verdict']}** ({100 * v['effect']:+.2f} pts, p = {v['p']:.3g})"
             cells.append(text)
-            lines.append(f"* {direction}: {text}: {v['compares']}")
+            bound = f"; gold-conditioned upper bound {100 * v['gold_effect']:+.2f} pts" if "gold_effect" in v else ""
+            lines.append(f"* {direction}: {text}: {v['compares']}{bound}")
         lines.append("")
         summary.append(
             f"| {name} | {signal.get('mi', 0):.3f} | {signal.get('nmi', 0):.3f} | " + " | ".join(cells) + " |"
