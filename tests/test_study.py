@@ -69,6 +69,8 @@ def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder)
         assert entry[run]
     assert entry["text_only"]["text_accuracy"]["n"] == 2 and "span_f1" not in entry["text_only"]
     assert set(entry["verdict"]) == {"word_to_text", "text_to_word", "frame"}
+    assert set(entry["verdict_shared"]) == {"word_to_text", "text_to_word", "frame"}
+    assert entry["verdict_shared"]["text_to_word"]["compares"] == "span F1 of shared vs word_only"
     assert entry["verdict"]["word_to_text"]["verdict"] in {"present", "absent", "negative"}
     gold_gain = entry["text_given_gold_words"]["text_micro_f1"]["mean"] - entry["text_only"]["text_micro_f1"]["mean"]
     assert entry["verdict"]["word_to_text"]["gold_effect"] == pytest.approx(gold_gain)

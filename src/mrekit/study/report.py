@@ -33,6 +33,10 @@ def build_report(
                 entry[name] = run_scores(dataset.test, runs[name], bootstrap=n_resamples)
         entry["verdict"] = verdicts(dataset.test, results.get(dataset.name, {}), n_resamples=n_resamples)
         add_gold_effects(entry)
+        # The same tests for plain encoder sharing: the question spaCy and Flair users ask.
+        entry["verdict_shared"] = verdicts(
+            dataset.test, results.get(dataset.name, {}), joint="shared", n_resamples=n_resamples
+        )
         entry["signal"] = compute(dataset.train).mutual_information()
         report[dataset.name] = entry
     report["_meta"] = {
@@ -107,6 +111,11 @@ def markdown(report: dict[str, Any]) -> str:
             cells.append(text)
             bound = f"; gold-conditioned upper bound {100 * v['gold_effect']:+.2f} pts" if "gold_effect" in v else ""
             lines.append(f"* {direction}: {text}: {v['compares']}{bound}")
+        for direction, v in entry.get("verdict_shared", {}).items():
+            lines.append(
+                f"* {direction}, `shared` instead of `mre`: **{v['verdict']}** "
+                f"({100 * v['effect']:+.2f} pts, p = {v['p']:.3g})"
+            )
         lines.append("")
         summary.append(
             f"| {name} | {signal.get('mi', 0):.3f} | {signal.get('nmi', 0):.3f} | " + " | ".join(cells) + " |"

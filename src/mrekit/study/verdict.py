@@ -140,7 +140,7 @@ def verdicts(
             "ci": test.ci,
             "verdict": verdict_of(test.delta, test.p_value, alpha),
             "metric": metric,
-            "compares": what,
+            "compares": what.replace("mre", joint, 1),
         }
     if all(r in results and len(results[r]) == seeds for r in ("text_only", "word_only")):
         isolated = pool([combine(t, w) for t, w in zip(results["text_only"], results["word_only"], strict=True)])
@@ -149,5 +149,5 @@ def verdicts(
         b = evaluate(pooled_gold, joint_preds, bootstrap=0)["frame_accuracy"]
         if a is not None and b is not None:
             out["frame"] = {"effect": b - a, "p": test.p_value, "verdict": verdict_of(b - a, test.p_value, alpha)}
-            out["frame"].update(b=test.b, c=test.c, compares="frame accuracy of mre vs text_only + word_only")
+            out["frame"].update(b=test.b, c=test.c, compares=f"frame accuracy of {joint} vs text_only + word_only")
     return out
