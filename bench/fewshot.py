@@ -162,19 +162,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     RUNS.mkdir(parents=True, exist_ok=True)
     selections = {}
+    methods = [] if args.untrained_only else args.methods
     for name in args.datasets:
         train, dev, test = load_dataset(name, args.data)
         pool = [Example(ex.text, spans=ex.spans) for ex in train]
-        selections[name] = select_on_dev(name, train, dev, pool, args.methods)
-        if args.untrained_only:
-            args.methods = []
+        # Without trained methods there is nothing to select (and an empty choice must not be cached).
+        selections[name] = select_on_dev(name, train, dev, pool, methods) if methods else {}
         missing = [k for k in args.shots if not (RUNS / f"{name}-wli-untrained@{k}.json").exists()]
         if missing and args.untrained:
             for key, cell in untrained_cells(train, test, pool, missing, args.seeds).items():
                 (RUNS / f"{name}-{key}.json").write_text(json.dumps(cell, indent=2))
                 logging.info("%s %s: %s", name, key, cell["text_accuracy"])
         for k in args.shots:
-            for method in args.methods:
+            for method in methods:
                 target = RUNS / f"{name}-{method}@{k}.json"
                 if target.exists():
                     continue

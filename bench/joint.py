@@ -32,7 +32,7 @@ from _common import run_meta, summarize
 from mrekit.formats import bio, semeval, stockmark
 from mrekit.metrics import evaluate
 from mrekit.pipeline import MREModel
-from mrekit.training import TrainingArguments
+from mrekit.training import TrainingArguments, device_name
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -84,8 +84,6 @@ def run_one(
     device: str = "auto",
 ) -> dict:
     """Train and test one (data set, mode, seed); returns the run record."""
-    from mrekit.study.runs import _device_name
-
     train, dev, test = load_dataset(name, data)
     train = train[:max_train]
     recipe = dict(RECIPES[name], seed=seed, threads=None, device=device)
@@ -114,7 +112,7 @@ def run_one(
         "n_test": len(test),
         "test": {k: v for k, v in scores.items() if isinstance(v, float)},
         "train_minutes": minutes,
-        "device": _device_name(device),
+        "device": device_name(device),
         "model_mb": weights.stat().st_size / 2**20,
         "parameters": sum(p.numel() for p in model.model_.parameters()),
         "best_epoch": json.loads((out / "model-best" / "mrekit.json").read_text())["training"]["epoch"],
@@ -138,7 +136,8 @@ def from_study(folder: Path, data: Path) -> list[Path]:
         if not (folder / "runs" / name).is_dir():
             continue
         test = load_dataset(name, data)[2]
-        for seed in range(10):
+        seeds = sorted({int(p.name.rsplit("-seed", 1)[1]) for p in (folder / "runs" / name).iterdir()})
+        for seed in seeds:
             for mode, runs in parts.items():
                 target = RUNS / f"{name}-{mode}-{seed}.json"
                 folders = [run_folder(folder, name, run, seed) for run in runs]

@@ -103,6 +103,17 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_name(setting: str) -> str:
+    """What ``setting`` trains on, for run records: the GPU's name or ``cpu``.
+
+    Example:
+        >>> device_name("cpu")
+        'cpu'
+    """
+    device = pick_device(setting)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch."""
     random.seed(seed)

@@ -75,6 +75,10 @@ def add_gold_effects(entry: dict[str, Any]) -> None:
             verdict["gold_effect"] = entry[gold][metric]["mean"] - entry[alone][metric]["mean"]
 
 
+def _verdict_text(v: dict[str, Any]) -> str:
+    return f"**{v['verdict']}** ({100 * v['effect']:+.2f} pts, p = {v['p']:.3g})"
+
+
 def _fmt(cell: dict[str, float] | None) -> str:
     if not cell:
         return "–"
@@ -107,15 +111,12 @@ def markdown(report: dict[str, Any]) -> str:
             if v is None:
                 cells.append("–")
                 continue
-            text = f"**{v['verdict']}** ({100 * v['effect']:+.2f} pts, p = {v['p']:.3g})"
+            text = _verdict_text(v)
             cells.append(text)
             bound = f"; gold-conditioned upper bound {100 * v['gold_effect']:+.2f} pts" if "gold_effect" in v else ""
             lines.append(f"* {direction}: {text}: {v['compares']}{bound}")
         for direction, v in entry.get("verdict_shared", {}).items():
-            lines.append(
-                f"* {direction}, `shared` instead of `mre`: **{v['verdict']}** "
-                f"({100 * v['effect']:+.2f} pts, p = {v['p']:.3g})"
-            )
+            lines.append(f"* {direction}, `shared` instead of `mre`: {_verdict_text(v)}")
         lines.append("")
         summary.append(
             f"| {name} | {signal.get('mi', 0):.3f} | {signal.get('nmi', 0):.3f} | " + " | ".join(cells) + " |"

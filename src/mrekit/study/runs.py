@@ -106,7 +106,7 @@ def run_one(
 ) -> list[Example]:
     """Train and predict one run, or read its cached predictions; returns test predictions."""
     from mrekit.pipeline import MREModel
-    from mrekit.training import TrainingArguments
+    from mrekit.training import TrainingArguments, device_name
 
     folder = run_folder(output, data.name, run.name, seed)
     cached = folder / "predictions.jsonl"
@@ -132,23 +132,13 @@ def run_one(
         "run": run.name,
         "seed": seed,
         "train_minutes": minutes,
-        "device": _device_name(args.device),
+        "device": device_name(args.device),
         "parameters": sum(p.numel() for p in model.model_.parameters()),
         "model_mb": (folder / "train" / "model-best" / "model.safetensors").stat().st_size / 2**20,
     }
     (folder / "run.json").write_text(json.dumps(record))
     jsonl.write(predictions, cached)  # written last: its presence marks the run as finished
     return predictions
-
-
-def _device_name(setting: str) -> str:
-    """What a run trained on, for the record: the GPU's name or ``cpu``."""
-    import torch
-
-    from mrekit.training import pick_device
-
-    device = pick_device(setting)
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def run_study(

@@ -24,8 +24,8 @@ from mrekit.schema import Example
 #: Metrics reported per run (fractions in [0, 1]).
 REPORTED = ("text_accuracy", "text_micro_f1", "text_macro_f1", "span_f1", "pair_f1", "frame_accuracy")
 DIRECTIONS = {
-    "word_to_text": ("text_only", "text_micro_f1", "text accuracy / micro-F1 of mre vs text_only"),
-    "text_to_word": ("word_only", "span_f1", "span F1 of mre vs word_only"),
+    "word_to_text": ("text_only", "text_micro_f1", "text accuracy / micro-F1 of {joint} vs text_only"),
+    "text_to_word": ("word_only", "span_f1", "span F1 of {joint} vs word_only"),
 }
 
 
@@ -140,7 +140,7 @@ def verdicts(
             "ci": test.ci,
             "verdict": verdict_of(test.delta, test.p_value, alpha),
             "metric": metric,
-            "compares": what.replace("mre", joint, 1),
+            "compares": what.format(joint=joint),
         }
     if all(r in results and len(results[r]) == seeds for r in ("text_only", "word_only")):
         isolated = pool([combine(t, w) for t, w in zip(results["text_only"], results["word_only"], strict=True)])
