@@ -1,10 +1,9 @@
-"""What every benchmark results file shares: the ``{mean, sd, n}`` cells and the ``_meta`` block."""
+"""What every benchmark results file shares: the ``_meta`` block (cells come from ``mrekit.metrics.summarize``)."""
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +31,3 @@ def run_meta(command: str, **extra: Any) -> dict[str, Any]:
         f"{platform.python_version()}",
         **extra,
     }
-
-
-def summarize(values: list[float | None]) -> dict[str, Any] | None:
-    """A results cell ``{"mean", "sd", "n"}`` over the values that exist (sd 0 for one value), or None."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None
-    sd = statistics.stdev(present) if len(present) > 1 else 0.0
-    return {"mean": statistics.fmean(present), "sd": sd, "n": len(present)}

@@ -26,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_meta, summarize  # noqa: E402
+from _common import run_meta  # noqa: E402
 from joint import load_dataset  # noqa: E402
 
 from mrekit.fewshot import FewShotConfig, run_fewshot  # noqa: E402
+from mrekit.metrics import summarize  # noqa: E402
 from mrekit.schema import Example  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent

@@ -38,12 +38,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_meta, summarize  # noqa: E402
+from _common import run_meta  # noqa: E402
 
 from mrekit.datasets import load_builtin  # noqa: E402
 from mrekit.generative import GenerativeArguments, GenerativeModel  # noqa: E402
 from mrekit.generative.modeling import parameter_count  # noqa: E402
-from mrekit.metrics import evaluate  # noqa: E402
+from mrekit.metrics import evaluate, summarize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 METHODS = ("constrained", "unconstrained")

@@ -27,10 +27,10 @@ import random
 import time
 from pathlib import Path
 
-from _common import run_meta, summarize
+from _common import run_meta
 
 from mrekit.formats import bio, semeval, stockmark
-from mrekit.metrics import evaluate
+from mrekit.metrics import evaluate, summarize
 from mrekit.pipeline import MREModel
 from mrekit.training import TrainingArguments, device_name
 

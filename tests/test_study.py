@@ -69,14 +69,20 @@ def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder)
         assert entry[run]
     assert entry["text_only"]["text_accuracy"]["n"] == 2 and "span_f1" not in entry["text_only"]
     assert set(entry["verdict"]) == {"word_to_text", "text_to_word", "frame"}
-    assert set(entry["verdict_shared"]) == {"word_to_text", "text_to_word", "frame"}
-    assert entry["verdict_shared"]["text_to_word"]["compares"] == "span F1 of shared vs word_only"
+    assert set(entry["_verdict_shared"]) == {"word_to_text", "text_to_word", "frame"}
+    assert entry["_verdict_shared"]["text_to_word"]["compares"] == "span F1 of shared vs word_only"
+    # the results shape: every key but verdict and the _details is a run of {mean, sd, n} cells
+    for run, cells in entry.items():
+        if run != "verdict" and not run.startswith("_"):
+            assert all(set(cell) == {"mean", "sd", "n"} for cell in cells.values()), run
+    low, high = entry["_ci"]["mre"]["span_f1"]
+    assert 0.0 <= low <= high <= 1.0 and set(entry["_ci"]["text_only"]) == set(entry["text_only"])
     assert entry["verdict"]["word_to_text"]["verdict"] in {"present", "absent", "negative"}
     gold_gain = entry["text_given_gold_words"]["text_micro_f1"]["mean"] - entry["text_only"]["text_micro_f1"]["mean"]
     assert entry["verdict"]["word_to_text"]["gold_effect"] == pytest.approx(gold_gain)
     gold_gain = entry["words_given_gold_text"]["span_f1"]["mean"] - entry["word_only"]["span_f1"]["mean"]
     assert entry["verdict"]["text_to_word"]["gold_effect"] == pytest.approx(gold_gain)
-    assert "mi" in entry["signal"] and report["_meta"]["command"]
+    assert "mi" in entry["_signal"] and report["_meta"]["command"]
     assert (out / "effects.png").read_bytes()[:4] == b"\x89PNG" and (out / "levels.png").exists()
     assert "## Summary" in (out / "report.md").read_text()
     # every run is cached: a second invocation trains nothing and gives the same report

@@ -13,7 +13,6 @@ per text, so a text with several gold labels counts as wrong at accuracy.
 from __future__ import annotations
 
 import random
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from mrekit.fewshot.scorers import EmbeddingScorer
 from mrekit.fewshot.verbalizers import Verbalizer, names_verbalizer, read_verbalizer, wli_verbalizer
-from mrekit.metrics import evaluate
+from mrekit.metrics import evaluate, summarize
 from mrekit.schema import Example
 
 METHODS = ("names", "file", "wli", "finetune")
@@ -144,12 +143,4 @@ def run_fewshot(
             cell[metric].append(report[metric])
         if progress:
             progress.advance(task)
-    return {key: {m: _summary(v) for m, v in cell.items()} for key, cell in scores.items()}
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": statistics.fmean(values),
-        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "n": len(values),
-    }
+    return {key: {m: summarize(v) for m, v in cell.items()} for key, cell in scores.items()}

@@ -26,6 +26,7 @@ from mrekit.metrics.match import match_predictions
 from mrekit.metrics.significance import McNemar, example_correctness, mcnemar, mcnemar_exact, mcnemar_test
 from mrekit.metrics.spans import span_scores
 from mrekit.metrics.structure import structure_scores
+from mrekit.metrics.summary import summarize
 from mrekit.metrics.table import METRIC_KEYS, CountTable, build_table
 from mrekit.metrics.text import text_scores
 
@@ -49,5 +50,6 @@ __all__ = [
     "paired_bootstrap",
     "span_scores",
     "structure_scores",
+    "summarize",
     "text_scores",
 ]

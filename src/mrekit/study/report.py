@@ -18,7 +18,10 @@ RUN_ORDER = ("text_only", "word_only", "isolated", "shared", "mre", "text_given_
 def build_report(
     data: list[StudyData], results: dict[str, dict[str, list]], *, command: str, n_resamples: int = 1000
 ) -> dict[str, Any]:
-    """``{dataset: {run: {metric: {mean, sd, n}}, "verdict": ..., "signal": ...}, "_meta": ...}``.
+    """``{dataset: {run: {metric: {mean, sd, n}}, "verdict": ..., "_ci": ..., "_signal": ..., "_verdict_shared": ...},
+    "_meta": ...}``: the results shape, where every key of a data set is a run except ``verdict``
+    and the ``_``-prefixed details (bootstrap CIs per run and metric, level co-occurrence, the
+    verdicts of ``shared``).
 
     ``isolated`` is the frame of ``text_only`` and ``word_only`` put together.
     """
@@ -28,16 +31,18 @@ def build_report(
         if "text_only" in runs and "word_only" in runs and len(runs["text_only"]) == len(runs["word_only"]):
             runs["isolated"] = [combine(t, w) for t, w in zip(runs["text_only"], runs["word_only"], strict=True)]
         entry: dict[str, Any] = {}
+        cis: dict[str, Any] = {}
         for name in RUN_ORDER:
             if name in runs:
-                entry[name] = run_scores(dataset.test, runs[name], bootstrap=n_resamples)
+                entry[name], cis[name] = run_scores(dataset.test, runs[name], bootstrap=n_resamples)
         entry["verdict"] = verdicts(dataset.test, results.get(dataset.name, {}), n_resamples=n_resamples)
         add_gold_effects(entry)
         # The same tests for plain encoder sharing: the question spaCy and Flair users ask.
-        entry["verdict_shared"] = verdicts(
+        entry["_verdict_shared"] = verdicts(
             dataset.test, results.get(dataset.name, {}), joint="shared", n_resamples=n_resamples
         )
-        entry["signal"] = compute(dataset.train).mutual_information()
+        entry["_ci"] = cis
+        entry["_signal"] = compute(dataset.train).mutual_information()
         report[dataset.name] = entry
     report["_meta"] = {
         "command": command,
@@ -99,7 +104,7 @@ def markdown(report: dict[str, Any]) -> str:
         for run in RUN_ORDER:
             if run in entry:
                 lines.append(f"| {run} | " + " | ".join(_fmt(entry[run].get(m)) for m in REPORTED) + " |")
-        signal = entry.get("signal", {})
+        signal = entry.get("_signal", {})
         lines += [
             "",
             f"Level co-occurrence in train: MI {signal.get('mi', 0):.3f} bits, NMI {signal.get('nmi', 0):.3f}.",
@@ -115,7 +120,7 @@ def markdown(report: dict[str, Any]) -> str:
             cells.append(text)
             bound = f"; gold-conditioned upper bound {100 * v['gold_effect']:+.2f} pts" if "gold_effect" in v else ""
             lines.append(f"* {direction}: {text}: {v['compares']}{bound}")
-        for direction, v in entry.get("verdict_shared", {}).items():
+        for direction, v in entry.get("_verdict_shared", {}).items():
             lines.append(f"* {direction}, `shared` instead of `mre`: {_verdict_text(v)}")
         lines.append("")
         summary.append(

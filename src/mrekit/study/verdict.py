@@ -13,12 +13,11 @@ A direction's verdict is ``present`` when the effect is positive with p < alpha,
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from mrekit.metrics import evaluate, mcnemar, paired_bootstrap
+from mrekit.metrics import evaluate, mcnemar, paired_bootstrap, summarize
 from mrekit.schema import Example
 
 #: Metrics reported per run (fractions in [0, 1]).
@@ -47,28 +46,19 @@ def pool(per_seed: Sequence[Sequence[Example]]) -> list[Example]:
     return [replace(ex, id=None) for examples in per_seed for ex in examples]
 
 
-def summarise(values: Sequence[float | None]) -> dict[str, float] | None:
-    """``{"mean", "sd", "n"}`` of the non-missing values (sd 0 for one value)."""
-    kept = [v for v in values if v is not None]
-    if not kept:
-        return None
-    return {"mean": statistics.fmean(kept), "sd": statistics.stdev(kept) if len(kept) > 1 else 0.0, "n": len(kept)}
-
-
 def run_scores(
     gold: Sequence[Example], per_seed: Sequence[Sequence[Example]], *, bootstrap: int = 1000
-) -> dict[str, Any]:
-    """Mean ± sd over seeds of each reported metric, plus the bootstrap CI of the pooled seeds."""
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Mean ± sd over seeds of each reported metric, and the bootstrap CI of each over the pooled seeds."""
     reports = [evaluate(list(gold), list(preds), bootstrap=0) for preds in per_seed]
     predicted = _predicted_metrics(per_seed)
     out: dict[str, Any] = {}
     for metric in predicted:
-        summary = summarise([r.get(metric) for r in reports])
+        summary = summarize([r.get(metric) for r in reports])
         if summary is not None:
             out[metric] = summary
     pooled = evaluate(pool([gold] * len(per_seed)), pool(per_seed), bootstrap=bootstrap)
-    out["ci"] = {k: v for k, v in (pooled.get("ci") or {}).items() if k in predicted}
-    return out
+    return out, {k: v for k, v in (pooled.get("ci") or {}).items() if k in predicted}
 
 
 def _predicted_metrics(per_seed: Sequence[Sequence[Example]]) -> list[str]:
