@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 import mrekit
 from mrekit import MrekitError
 from mrekit.cli import app
+from mrekit.integrity import sha256_file
+from mrekit.models.serialization import record_files
 from mrekit.pipeline import MREModel
 from mrekit.training import TrainingArguments
 
@@ -32,6 +34,9 @@ def test_export_writes_both_models(exported):
     meta = json.loads((exported / "onnx.json").read_text())
     assert meta["files"] == ["model.onnx", "model.int8.onnx"]
     assert (exported / "model.int8.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
+    files = json.loads((exported / "mrekit.json").read_text())["files"]  # the CLI export recorded its hashes
+    for name in ("model.onnx", "model.int8.onnx", "onnx.json"):
+        assert files[name] == sha256_file(exported / name)
 
 
 def test_onnx_fp32_matches_torch(exported, snips_mini):
@@ -60,9 +65,14 @@ def test_stale_or_missing_exports_are_refused(exported, tmp_path, snips_mini, ti
     meta = json.loads((copy / "onnx.json").read_text())
     meta["weights_sha256"] = "0" * 64
     (copy / "onnx.json").write_text(json.dumps(meta))
+    with pytest.raises(MrekitError, match=r"\[E188\].*onnx.json differs from the hash"):
+        mrekit.load(copy, backend="onnx")
+    with pytest.raises(MrekitError, match=r"\[E188\]"):
+        mrekit.load(copy)  # auto does not fall back to torch over a tampered export
+    assert mrekit.load(copy, backend="torch").backend_.name == "torch"  # the export is not used
+    record_files(copy, ["onnx.json"])  # recorded, but made from other weights
     with pytest.raises(MrekitError, match=r"\[E182\].*does not match"):
         mrekit.load(copy, backend="onnx")
-    assert mrekit.load(copy, backend="torch").backend_.name == "torch"
     bare = tmp_path / "bare"
     shutil.copytree(exported, bare, ignore=shutil.ignore_patterns("*.onnx", "onnx.json"))
     with pytest.raises(MrekitError, match=r"\[E181\] .*no onnx export"):

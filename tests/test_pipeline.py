@@ -55,6 +55,7 @@ def test_save_load_round_trip_and_training_folder(trained, snips_mini, tmp_path)
     texts = [ex.text for ex in snips_mini]
     saved = model.save(tmp_path / "m")
     assert sorted(p.name for p in saved.iterdir()) == [
+        ".mrekit-output.json",  # what mrekit wrote: lets a later save(overwrite=True) replace it
         "encoder",
         "labels.json",
         "model.safetensors",
@@ -159,3 +160,56 @@ def test_word_only_model_of_multi_label_data_trains_and_predicts_no_labels(tiny_
     assert not model.model_.has_text and model.model_.config.thresholds is None
     results = model.predict([ex.text for ex in examples])
     assert [r.labels for r in results] == [[] for _ in examples]
+
+
+# --- arguments of predict and pipe are checked (issue 12 item 15) ----------------------------------------------
+
+
+def _error(call, *args, **kwargs) -> MrekitError:
+    with pytest.raises(MrekitError) as err:
+        call(*args, **kwargs)
+    return err.value
+
+
+def test_a_lone_string_is_not_read_as_one_text_per_character(trained):
+    model, _ = trained
+    for call in (model.predict, model.pipe, model.predict_proba):
+        err = _error(call, "play muse")
+        assert (err.code, err.field) == ("E104", "texts") and "got one str" in err.message
+    err = _error(model.predict, ["play muse", 3])
+    assert (err.code, err.field) == ("E104", "texts[1]")
+    assert _error(model, ["play muse"]).code == "E104"
+    assert len(model.predict(("play muse", "book a table"))) == 2  # any sequence of texts is fine
+
+
+def test_batch_size_and_consistency_are_checked(trained):
+    model, _ = trained
+    for bad in (0, -1, "2", 1.5, True):
+        for call in (model.predict, model.pipe):
+            err = _error(call, ["play muse"], batch_size=bad)  # pipe refuses at once, not on the first next()
+            assert (err.code, err.field) == ("E183", "batch_size")
+    err = _error(model.predict, ["play muse"], consistency="strict")
+    assert (err.code, err.field) == ("E183", "consistency")
+    assert "one of report, enforce, off" in err.message
+
+
+def test_generative_predictor_checks_its_inputs_the_same_way():
+    from mrekit.generative.engine import GenerativeModel
+
+    model = GenerativeModel()  # not even fitted: the arguments are refused first
+    assert _error(model.predict, "play muse").code == "E104"
+    assert _error(model.pipe, "play muse").code == "E104"
+    assert _error(model.predict, ["play muse"], batch_size=0).field == "batch_size"
+    assert _error(model.pipe, ["play muse"], batch_size=-2).field == "batch_size"
+    assert _error(model.predict, ["play muse"], consistency="nope").field == "consistency"
+
+
+def test_save_refuses_an_existing_folder_unless_overwrite(trained, tmp_path):
+    model, _ = trained
+    saved = model.save(tmp_path / "m")
+    weights = (saved / "model.safetensors").read_bytes()
+    err = _error(model.save, tmp_path / "m")
+    assert err.code == "E170"
+    assert (saved / "model.safetensors").read_bytes() == weights
+    assert model.save(tmp_path / "m", overwrite=True) == saved
+    assert mrekit.load(saved).predict(["play muse"])[0].labels

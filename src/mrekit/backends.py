@@ -4,8 +4,9 @@ A backend turns a padded batch into two arrays, text-label probabilities
 ``(batch, labels)`` and tag scores ``(batch, tokens, tags)``; decoding is shared
 (:mod:`mrekit.decoding`). ``mrekit export DIR --format onnx [--quantize int8]``
 writes ``model.onnx`` / ``model.int8.onnx`` and ``onnx.json`` beside the PyTorch
-weights; :func:`mrekit.load` uses them when asked (``backend="onnx"``) or, with
-``backend="auto"``, when they are present and onnxruntime is installed.
+weights and records their SHA-256 in the folder's manifest; :func:`mrekit.load` uses
+them when asked (``backend="onnx"``) or, with ``backend="auto"``, when they are present
+and onnxruntime is installed, after checking them against the manifest (``E188``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 import torch
 
 from mrekit.errors import MrekitError
-from mrekit.models.encoder import sha256_file
+from mrekit.integrity import check_regular, read_json, reading, verify_files
 from mrekit.models.joint import JointModel
+from mrekit.models.serialization import WEIGHTS, read_manifest, record_files
 
 INPUTS = ("input_ids", "attention_mask", "real_mask")
 OUTPUTS = ("text_probs", "tag_scores")
@@ -70,7 +72,9 @@ class OnnxBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        check_regular(path)
+        with reading(path, what="the ONNX export"):
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = "onnx-int8" if Path(path).name == ONNX_FILES["int8"] else "onnx"
 
     def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +86,16 @@ class OnnxBackend:
 def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False, opset: int = 17) -> list[Path]:
     """Write ``model.onnx`` (and ``model.int8.onnx`` when ``quantize``) into a model folder.
 
-    The export records the SHA-256 of ``model.safetensors`` in ``onnx.json``, so
-    an export that no longer matches the weights is refused at load time.
+    The export records the SHA-256 of ``model.safetensors`` in ``onnx.json``, and the
+    SHA-256 of each file written in the folder's manifest (rewritten atomically), so an
+    export that no longer matches the weights, or a file swapped in from another model,
+    is refused at load time.
 
     Example:
         >>> export_onnx(mrekit.load("runs/snips").model_, "runs/snips/model-best", quantize=True)  # doctest: +SKIP
     """
     folder = Path(folder)
+    manifest = read_manifest(folder)  # a saved model folder, before anything is written into it
     model = model.cpu().eval()
     wrapper = _Scores(model)
     example = {
@@ -127,21 +134,23 @@ def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False
     finally:
         for leftover in folder.glob("tmp*.onnx"):
             leftover.unlink()
-    meta = {
-        "weights_sha256": sha256_file(folder / "model.safetensors"),
-        "opset": opset,
-        "files": [p.name for p in written],
-    }
+    meta = {"weights_sha256": manifest["files"][WEIGHTS], "opset": opset, "files": [p.name for p in written]}
     (folder / "onnx.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    record_files(folder, [p.name for p in written] + ["onnx.json"])
     return written
 
 
 def choose_backend(model: JointModel, folder: str | Path, backend: str = "auto", *, threads: int | None = None) -> Any:
     """``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (the best ONNX export present, else torch).
 
+    The chosen export and ``onnx.json`` are checked against the hashes in the manifest
+    first: an export that was changed, or copied in from another model, is refused even
+    with ``auto`` (never silently replaced by PyTorch).
+
     Raises:
-        MrekitError: ``E181`` when an ONNX backend is asked for but not exported,
-            or the export does not match the current weights.
+        MrekitError: ``E181`` when an ONNX backend is asked for but not exported;
+            ``E188`` when the export differs from the manifest's record; ``E182`` when
+            it was made from other weights.
     """
     folder = Path(folder)
     if backend == "torch":
@@ -156,18 +165,31 @@ def choose_backend(model: JointModel, folder: str | Path, backend: str = "auto",
             import onnxruntime  # noqa: F401
         except ImportError:
             return TorchBackend(model)
-        if not present or not meta_path.exists():
+        if not present:
             return TorchBackend(model)
-    elif not present or not meta_path.exists():
+    elif not present:
         raise MrekitError(
             "E181", f"no {backend} export in the model folder", path=folder, hint=f"mrekit export {folder}"
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("weights_sha256") != sha256_file(folder / "model.safetensors"):
+    chosen = ONNX_FILES[present[0]]
+    files = read_manifest(folder)["files"]
+    if chosen in files and meta_path.name in files:
+        verify_files(folder, files, include=lambda name: name in (chosen, meta_path.name), complete=False)
+    else:
+        unrecorded = chosen if chosen not in files else meta_path.name
+        state = "not recorded in mrekit.json (added after saving)" if (folder / unrecorded).exists() else "missing"
+        raise MrekitError(
+            "E188",
+            f"{unrecorded} is {state}: the export is incomplete or not this model's",
+            path=folder / unrecorded,
+            hint=f"remove it, or export again: mrekit export {folder}",
+        )
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict) or meta.get("weights_sha256") != files[WEIGHTS]:
         raise MrekitError(
             "E182", "the ONNX export does not match model.safetensors", path=meta_path, hint="export again"
         )
-    return OnnxBackend(folder / ONNX_FILES[present[0]], threads=threads)
+    return OnnxBackend(folder / chosen, threads=threads)
 
 
 def transitions(model: JointModel) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ The codes are part of the public API: tests and users may match on them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,10 @@ CODES: dict[str, str] = {
     "E102": "bytes that are not UTF-8",
     "E103": "malformed JSON",
     "E104": "a field has the wrong type or is missing",
+    "E105": "text with characters that cannot be encoded (a lone surrogate)",
+    "E106": "JSON nested too deeply",
+    "E107": "duplicate example id",
+    "E108": "a number that is not finite (NaN or infinity)",
     "E110": "span offsets outside the text",
     "E111": "span start not before its end",
     "E112": "span surface string differs from the text at its offsets",
@@ -40,17 +45,62 @@ CODES: dict[str, str] = {
     "E150": "malformed generative string",
     "E160": "gold and predicted files do not match",
     "E170": "output already exists",
+    "E171": "output cannot be written (disk full, no permission, or a special file)",
+    "E172": "output is the same file as an input, or holds an input",
+    "E173": "output path is a folder where a file is expected, or a file where a folder is expected",
+    "E174": "output folder holds files that mrekit did not write",
     "E180": "encoder weights do not match their pinned hash",
     "E181": "not a model folder, or a folder from an incompatible version",
     "E182": "model weights were changed after saving",
     "E183": "invalid training or model setting",
     "E184": "nothing to resume from",
+    "E185": "model folder asks to run its own code (auto_map / trust_remote_code), which mrekit never does",
+    "E186": "weights that are not safetensors (pickle-based files are never loaded)",
+    "E187": "a model file is not a regular file, is too large, or its configuration is out of range",
+    "E188": "a model file was changed, added or removed after saving, or cannot be read",
+    "E189": "resume does not match the interrupted run",
+    "E190": "training data has no annotations at either level",
     "E200": "not a generative model folder, or one from an incompatible version",
     "E201": "generative model files are missing or were changed after saving",
     "E202": "invalid generative model or training setting",
     "E203": "a model folder that cannot be used as a generative model",
     "E204": "data that the generative output format cannot express",
+    "E300": "HTTP request field is missing, has the wrong type, or breaks a server limit",
+    "E301": "HTTP request text cannot be encoded as UTF-8 (a lone surrogate)",
+    "E302": "HTTP request body is malformed (not JSON, not UTF-8, or a bad Content-Length)",
+    "E303": "HTTP Host header is not on the server's allow-list",
+    "E304": "HTTP request headers or body did not arrive within the read deadline",
+    "E305": "HTTP request body is larger than the server's limit",
+    "E306": "prediction took longer than the request timeout",
+    "E307": "the server is shutting down or has too many open connections",
+    "E308": "the model failed on a text",
+    "E309": "invalid server option (port, limits, deadlines or allowed hosts)",
+    "E310": "HTTP path or method that the server does not have",
 }
+
+#: Stable warning codes: something the user should know about, that does not stop the run.
+WARNINGS: dict[str, str] = {
+    "W101": "texts longer than max_length were truncated; gold spans past the cut were lost",
+    "W102": "dev labels that never occur in train",
+    "W103": "labels outside the model's label space were ignored",
+    "W104": "the selection metric does not fit the model's levels",
+    "W110": "stale temporary files of an interrupted run were removed",
+    "W300": "a micro-batch failed; its texts were predicted one by one",
+}
+
+
+def warn(logger: logging.Logger, code: str, message: str) -> str:
+    """Log ``message`` at WARNING level behind its code and return the logged line.
+
+    Example:
+        >>> warn(logging.getLogger("mrekit.doc"), "W101", "3 texts truncated")
+        '[W101] 3 texts truncated'
+    """
+    if code not in WARNINGS:
+        raise ValueError(f"unknown warning code {code!r}")
+    line = f"[{code}] {message}"
+    logger.warning(line)
+    return line
 
 
 class MrekitError(Exception):

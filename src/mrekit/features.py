@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from mrekit.alignment import encode_example
+from mrekit.errors import warn
 from mrekit.schema import Example
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def featurize(
 ) -> tuple[list[Features], AlignmentReport]:
     """Tokenize examples and build their targets; misaligned spans are expanded and counted.
 
-    Unknown labels (not in ``space``) are ignored and logged rather than failing,
-    so a dev set with a rare unseen label can still be scored.
+    Unknown labels (not in ``space``) are ignored with a warning (``W103``) rather
+    than failing, so a dev set with a rare unseen label can still be scored.
     """
     tag_index = {t: i for i, t in enumerate(space.tags)}
     label_index = {label: i for i, label in enumerate(space.text_labels)}
@@ -114,7 +115,7 @@ def featurize(
                 elif tag in tag_index:
                     tag_ids.append(tag_index[tag])
                 else:
-                    unseen[tag[2:]] += 1
+                    unseen[tag[2:]] += tag.startswith("B-")  # once per span, not per subword
                     tag_ids.append(0)
         label_ids = None
         if ex.labels:
@@ -124,7 +125,9 @@ def featurize(
             Features(enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated)
         )
     if unseen:
-        logger.warning("labels not in the model's label space were ignored: %s", dict(unseen.most_common(10)))
+        shown = ", ".join(f"{label} ({count})" for label, count in unseen.most_common(10))
+        more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
+        warn(logger, "W103", f"labels outside the model's label space were ignored: {shown}{more}")
     return out, report
 
 

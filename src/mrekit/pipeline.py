@@ -10,18 +10,20 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mrekit.decoding import TagTable, extract_spans, span_scores, viterbi
+from mrekit.errors import MrekitError
 from mrekit.features import LabelSpace, bucketed_batches, collate, featurize_texts
 from mrekit.formats._words import uses_spaces
 from mrekit.models.joint import JointConfig, JointModel
 from mrekit.schema import Example, Span
-from mrekit.streaming import StreamingPredictor
+from mrekit.streaming import StreamingPredictor, check_batch_size, check_consistency, check_texts
+from mrekit.training_checks import check_max_length, encoder_position_limit, position_limit
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ def predict_examples(
     batch_size: int = 64,
     consistency: str = "report",
     backend: Any = None,
+    warn_truncated: bool = True,
 ) -> list[Example]:
     """Predict text labels and spans for ``texts``, in input order.
 
@@ -46,13 +49,22 @@ def predict_examples(
             predicted text label in training (``meta["inconsistent_spans"]``);
             ``enforce`` forbids such span labels while decoding; ``off`` does neither.
         backend: A :mod:`mrekit.backends` backend (PyTorch by default).
+        warn_truncated: Log a warning per text cut at ``max_length`` (the trainer
+            counts dev truncation once instead).
 
     Returns:
         One :class:`Example` per text with ``labels``, ``label_scores`` and
         scored ``spans``; ``meta["truncated"]`` is set for texts cut at ``max_length``.
+
+    Raises:
+        MrekitError: ``E104`` for one ``str`` instead of a list of texts, or an item
+            that is not a ``str``; ``E183`` for a bad ``batch_size`` or ``consistency``.
     """
     from mrekit.backends import TorchBackend, transitions
 
+    texts = check_texts(texts)
+    check_batch_size(batch_size)
+    check_consistency(consistency)
     config = model.config
     backend = backend or TorchBackend(model)
     space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
@@ -69,7 +81,8 @@ def predict_examples(
     for example, feature in zip(results, features, strict=True):
         if feature.truncated:
             example.meta["truncated"] = True
-            logger.warning("text truncated to %d tokens: %.40r...", config.max_length, example.text)
+            if warn_truncated:
+                logger.warning("text truncated to %d tokens: %.40r...", config.max_length, example.text)
         if consistency != "off":
             _mark_inconsistent(example, config)
     return results  # type: ignore[return-value]
@@ -181,10 +194,14 @@ class MREModel(StreamingPredictor):
         mode: ``mre`` (default), ``shared`` or ``isolated``.
         encoder: ``None``/``"minilm"`` for the bundled MiniLM, or a local model folder.
         use_crf: Train a CRF over the BIO tags.
-        max_length: Subword tokens per text.
+        max_length: Subword tokens per text (at most the encoder's position limit).
         levels: Levels to learn (``["text", "word"]`` by default).
         encoder_layers: Use only the encoder's first N layers: a faster, smaller
             model (``None`` keeps them all).
+
+    Raises:
+        MrekitError: ``E183`` for a setting of the wrong type or out of range, checked
+            here (a local encoder's position limit too) and again in :meth:`fit`.
 
     Example:
         >>> model = MREModel(mode="mre")  # doctest: +SKIP
@@ -203,6 +220,8 @@ class MREModel(StreamingPredictor):
         levels: Sequence[str] = ("text", "word"),
         encoder_layers: int | None = None,
     ) -> None:
+        if isinstance(levels, str):
+            raise MrekitError("E183", f"levels must be a list such as [{levels!r}], not a str", field="levels")
         self.mode = mode
         self.encoder_layers = encoder_layers
         self.encoder = encoder
@@ -213,6 +232,31 @@ class MREModel(StreamingPredictor):
         self.tokenizer_: Any = None
         self.backend_: Any = None
         self.path_: Path | None = None
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        """``E183`` for a model setting of the wrong type or out of range."""
+        for name, value, ok, what in (
+            (
+                "max_length",
+                self.max_length,
+                _is_int(self.max_length) and self.max_length >= 3,
+                "an integer of at least 3",
+            ),
+            ("use_crf", self.use_crf, isinstance(self.use_crf, bool), "true or false"),
+            (
+                "encoder_layers",
+                self.encoder_layers,
+                self.encoder_layers is None or (_is_int(self.encoder_layers) and self.encoder_layers >= 1),
+                "an integer of at least 1 (or null)",
+            ),
+            ("encoder", self.encoder, self.encoder is None or isinstance(self.encoder, (str, Path)), "a folder path"),
+        ):
+            if not ok:
+                raise MrekitError("E183", f"{name} must be {what}, not {value!r}", field=name)
+        JointConfig([], [], mode=self.mode, levels=self.levels, max_length=self.max_length)  # mode and levels
+        if self.encoder is not None and str(self.encoder) != "minilm":  # the bundled one is checked in fit
+            check_max_length(self.max_length, encoder_position_limit(self.encoder), where=self.encoder)
 
     def fit(
         self,
@@ -240,8 +284,16 @@ class MREModel(StreamingPredictor):
         from mrekit.models.encoder import load_encoder
         from mrekit.models.serialization import load_model
         from mrekit.training import Trainer, TrainingArguments, seed_everything
+        from mrekit.training_checks import check_training_data
 
-        args = args or TrainingArguments()
+        if isinstance(args, Mapping):
+            args = TrainingArguments.from_dict(args)
+        args = args if args is not None else TrainingArguments()
+        if not isinstance(args, TrainingArguments):
+            raise MrekitError("E183", f"args must be TrainingArguments, not {type(args).__name__}", field="args")
+        self._check_settings()
+        train = list(train)
+        check_training_data(train, self.levels)
         seed_everything(args.seed)
         space = LabelSpace.from_examples(train)
         config = JointConfig(
@@ -255,6 +307,7 @@ class MREModel(StreamingPredictor):
             consistency=_consistency(train),
         )
         encoder, tokenizer = load_encoder(self.encoder, num_layers=self.encoder_layers)
+        check_max_length(self.max_length, position_limit(encoder.config.to_dict()))
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)
@@ -297,11 +350,17 @@ class MREModel(StreamingPredictor):
             raise RuntimeError("save() and load() the model before exporting it")
         return export_onnx(self._fitted(), self.path_, quantize=quantize)
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the model folder atomically."""
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder atomically.
+
+        Args:
+            folder: Where the model goes.
+            overwrite: Replace an earlier mrekit folder there (it stays until the new one
+                is complete); without it an existing folder is refused (``E170``).
+        """
         from mrekit.models.serialization import save_model
 
-        return save_model(self._fitted(), self.tokenizer_, folder)
+        return save_model(self._fitted(), self.tokenizer_, folder, overwrite=overwrite)
 
     def _fitted(self) -> JointModel:
         if self.model_ is None:
@@ -309,11 +368,19 @@ class MREModel(StreamingPredictor):
         return self.model_
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, consistency: str = "report") -> list[Example]:
-        """Predict each text's label(s) and spans."""
+        """Predict each text's label(s) and spans.
+
+        Raises:
+            MrekitError: ``E104`` for one ``str`` instead of a list of texts; ``E183`` for
+                a ``batch_size`` that is not a positive integer or an unknown ``consistency``.
+        """
+        texts = check_texts(texts)
+        check_batch_size(batch_size)
+        check_consistency(consistency)
         return predict_examples(
             self._fitted(),
             self.tokenizer_,
-            list(texts),
+            texts,
             batch_size=batch_size,
             consistency=consistency,
             backend=getattr(self, "backend_", None),
@@ -328,6 +395,10 @@ class MREModel(StreamingPredictor):
     def labels_(self) -> list[str]:
         """The text labels, in column order of :meth:`predict_proba`."""
         return list(self._fitted().config.text_labels)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _consistency(examples: Sequence[Example]) -> dict[str, list[str]]:

@@ -196,6 +196,8 @@ def validate(example: Example, *, allow_overlap: bool = True, check_surface: boo
     problems: list[MrekitError] = []
     spans = example.spans or []
     n = len(example.text)
+    if not _encodable(example.text):
+        problems.append(MrekitError("E105", "the text holds a lone surrogate, which is not Unicode text", field="text"))
     for i, span in enumerate(spans):
         where = f"spans[{i}]"
         if span.start < 0 or span.end > n:
@@ -230,6 +232,14 @@ def validate(example: Example, *, allow_overlap: bool = True, check_surface: boo
                     MrekitError("E115", f"{what} {idx} is not a span index (0..{len(spans) - 1})", field=f"events[{i}]")
                 )
     return problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _overlaps(spans: list[Span]) -> list[MrekitError]:

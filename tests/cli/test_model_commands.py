@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from mrekit.cli import app
@@ -78,3 +79,115 @@ def test_train_encoder_layers(tmp_path, fixtures, tiny_encoder):
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "run" / "model-best" / "encoder" / "config.json").read_text())
     assert saved["num_hidden_layers"] == 1
+
+
+# --- output folders, resume and settings (issue 12 items 9, 10, 11, 13) ---------------------------------------
+
+
+def _train(tmp_path, fixtures, tiny_encoder, *extra):
+    return run(
+        "train",
+        "--train",
+        fixtures / "bio_mini",
+        "--encoder",
+        tiny_encoder,
+        "--epochs",
+        1,
+        "--batch-size",
+        4,
+        "--output",
+        tmp_path / "run",
+        *extra,
+    )
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_train_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path, fixtures, tiny_encoder):
+    assert _train(tmp_path, fixtures, tiny_encoder).exit_code == 0
+    out = tmp_path / "run"
+    (out / "notes.txt").write_text("my notes")
+    before = _files(out)
+    again = _train(tmp_path, fixtures, tiny_encoder, "--seed", 5)
+    assert again.exit_code == 1 and "[E170]" in again.output
+    assert "the output folder already exists and is not empty" in again.output
+    assert "--resume" in again.output and "--overwrite" in again.output
+    assert _files(out) == before  # the earlier run, metrics.jsonl included, is untouched
+    both = _train(tmp_path, fixtures, tiny_encoder, "--resume", "--overwrite")
+    assert both.exit_code == 1 and "[E183] field 'overwrite'" in both.output
+    other = _train(tmp_path, fixtures, tiny_encoder, "--resume", "--seed", 5)
+    assert other.exit_code == 1 and "[E189]" in other.output and "seed 0 -> 5" in other.output
+    assert _files(out) == before
+
+    replaced = _train(tmp_path, fixtures, tiny_encoder, "--overwrite", "--seed", 5)
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "notes.txt").read_text() == "my notes"  # only the run's own files are replaced
+    manifest = json.loads((out / "model-best" / "mrekit.json").read_text())
+    assert manifest["training"]["arguments"]["seed"] == 5
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    resumed = _train(tmp_path, fixtures, tiny_encoder, "--resume", "--seed", 5)  # the same run: nothing to do
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_train_refuses_a_folder_of_other_files_and_a_file(tmp_path, fixtures, tiny_encoder):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "data.csv").write_text("a,b\n")
+    result = _train(tmp_path, fixtures, tiny_encoder)
+    assert result.exit_code == 1 and "[E170]" in result.output
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["data.csv"]
+    result = run("train", "--train", fixtures / "bio_mini", "--output", tmp_path / "run" / "data.csv")
+    assert result.exit_code == 1 and "[E173]" in result.output
+
+
+def test_train_shows_truncation_and_records_it(tmp_path, fixtures, tiny_encoder):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"max_length": 16}))
+    result = run(
+        "train",
+        config,
+        "--train",
+        fixtures / "bio_mini",
+        "--encoder",
+        tiny_encoder,
+        "--epochs",
+        1,
+        "--output",
+        tmp_path / "run",
+    )
+    assert result.exit_code == 0, result.output
+    assert "[W101] " in result.output and "training texts are longer than max_length 16 subwords" in result.output
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["alignment"]["train"]["truncated"] > 0 and first["alignment"]["train"]["spans_lost"] > 0
+
+
+@pytest.mark.parametrize(
+    "config, flags, expected",
+    [
+        ({"training": {"learning_rate": "abc"}}, (), "[E183] field 'learning_rate'"),
+        ({"training": {"epochs": "2"}}, (), "[E183] field 'epochs'"),
+        ({"training": {"device": "tpu"}}, (), "[E183] field 'device'"),
+        ({"training": {"selection_metric": "f1"}}, (), "[E183] field 'selection_metric'"),
+        ({"training": [1]}, (), "[E183] field 'training'"),
+        ({"max_length": 1000}, (), "[E183]"),
+        ({"max_length": "long"}, (), "[E183] field 'max_length'"),
+        ({}, ("--lr", -5), "[E183] field 'learning_rate'"),
+        ({}, ("--threads", 0), "[E183] field 'threads'"),
+        ({}, ("--batch-size", 0), "[E183] field 'batch_size'"),
+        ({}, ("--epochs", -1), "[E183] field 'epochs'"),
+    ],
+)
+def test_train_checks_settings_before_reading_data(tmp_path, tiny_encoder, config, flags, expected):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"train": str(tmp_path / "no-such-data"), **config}))  # E100 if it were read
+    result = run("train", path, "--encoder", tiny_encoder, *flags, "--output", tmp_path / "run")
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_train_config_that_is_a_list(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[]")
+    result = run("train", path, "--output", tmp_path / "run")
+    assert result.exit_code == 1 and "[E183]" in result.output and "a config holds a table of settings" in result.output

@@ -438,7 +438,7 @@ def test_relation_and_event_files(tmp_path):
     oiellm.write([RE], path, kind="relations")
     (back,) = oiellm.read(path)
     assert back.relations == [Relation(0, 1, "born_in"), Relation(0, 2, "president_of")]
-    giellm.write([EE], path, kind="events")
+    giellm.write([EE], path, kind="events", overwrite=True)
     (back,) = giellm.read(path)
     assert back.events == EE.events and back.labels == ["Conflict"]
 
@@ -501,7 +501,7 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_text("old\n")
     with pytest.raises(MrekitError) as info:
-        giellm.write([SNIPS, Example("a;b", spans=[Span(0, 3, "x")])], path)
+        giellm.write([SNIPS, Example("a;b", spans=[Span(0, 3, "x")])], path, overwrite=True)
     assert (info.value.code, info.value.field) == ("E150", "examples[1]")
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["g.jsonl"]
 

@@ -9,7 +9,8 @@ import pytest
 import mrekit
 from mrekit import Example, MrekitError, Span
 from mrekit.generative import GenerativeArguments, GenerativeModel
-from mrekit.generative.serialization import is_generative_folder
+from mrekit.generative.serialization import SETTINGS, is_generative_folder
+from mrekit.integrity import canonical_sha256
 
 TEXTS = ["play the new album by muse", "what will the weather be in paris", "book a table for 2 at 10:30 pm"]
 
@@ -31,7 +32,8 @@ def test_fit_reduces_the_loss_and_selects_on_dev(fitted):
 def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
     model, _ = fitted
     folder = model.save(tmp_path / "saved")
-    assert sorted(p.name for p in folder.iterdir()) == ["model", "mrekit.json", "tokenizer"]
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # not atomic_dir's marker
+    assert names == ["model", "mrekit.json", "tokenizer"]
     assert not list(folder.rglob("*.bin")) and list((folder / "model").glob("*.safetensors"))
     loaded = GenerativeModel.load(folder)
     for beams in (1, 2):
@@ -76,7 +78,10 @@ def test_missing_or_tampered_manifest(fitted, tmp_path):
     assert _code(folder) == "E200"
     broken = {**manifest, "output": {**manifest["output"], "format": "yaml"}}
     (folder / "mrekit.json").write_text(json.dumps(broken))
-    assert _code(folder) == "E200"
+    assert _code(folder) == "E201"  # the settings differ from their recorded hash
+    rehashed = {**broken, "config_sha256": canonical_sha256({k: broken[k] for k in SETTINGS})}
+    (folder / "mrekit.json").write_text(json.dumps(rehashed))
+    assert _code(folder) == "E200"  # and, re-recorded, are still checked
     (folder / "mrekit.json").unlink()
     assert _code(folder) == "E200"
     assert _code(tmp_path / "nothing") == "E100"

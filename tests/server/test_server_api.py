@@ -21,6 +21,7 @@ from mrekit.schema import Example, Span  # noqa: E402
 from mrekit.server.app import STATIC, create_app  # noqa: E402
 from mrekit.training import TrainingArguments  # noqa: E402
 
+LOCAL = "http://localhost"  # the Host allow-list answers localhost by default
 SENTENCE = "add sabrina salerno to the grime instrumentals playlist"
 # One torch thread: on a busy machine more threads make this tiny model 30x slower, not faster.
 ARGS = TrainingArguments(
@@ -42,7 +43,7 @@ def tiny_model(snips_mini, tiny_encoder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(tiny_model):
-    with TestClient(create_app(tiny_model, max_text_chars=200, max_batch=8, max_body_bytes=4000)) as c:
+    with TestClient(create_app(tiny_model, max_text_chars=200, max_batch=8, max_body_bytes=4000), base_url=LOCAL) as c:
         yield c
 
 
@@ -114,7 +115,17 @@ def test_health_and_openapi(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/extract", "/v1/model", "/healthz"} <= set(paths)
-    assert client.get("/docs").status_code == 200
+    # /docs and /redoc load Swagger UI / ReDoc from a CDN: off unless asked for
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "E310"
+
+
+def test_docs_pages_only_when_asked_for():
+    with TestClient(create_app(FakeModel(), docs=True), base_url=LOCAL) as c:
+        assert c.get("/docs").status_code == 200 and c.get("/redoc").status_code == 200
+        assert "content-security-policy" not in c.get("/docs").headers  # the CDN page would not run under it
+        assert "content-security-policy" in c.get("/").headers
 
 
 # --- request errors --------------------------------------------------------------------------
@@ -128,6 +139,8 @@ def test_health_and_openapi(client):
         ({"texts": ["a", "b", "c", "x" * 201]}, "texts[3]", "201 characters, more than the limit of 200"),
         ({"text": "x" * 201}, "text", "more than the limit of 200"),
         ({"text": ""}, "text", "empty"),
+        ({"text": " \t\n "}, "text", "empty"),
+        ({"texts": ["ok", "   "]}, "texts[1]", "empty"),
         ({}, "body", "exactly one of 'text'"),
         ({"text": "a", "texts": ["b"]}, "body", "exactly one of 'text'"),
         ({"txt": "a"}, "txt", "not permitted"),
@@ -140,6 +153,7 @@ def test_invalid_requests_are_422_naming_the_field(client, body, field, words):
     assert response.status_code == 422
     error = response.json()
     assert error["error"]["type"] == "validation_error"
+    assert error["error"]["code"] == "E300"
     assert error["error"]["field"] == field
     assert words in error["error"]["message"] and error["error"]["message"].startswith(f"{field}: ")
     assert any(d["field"] == field and "loc" in d and words in d["msg"] for d in error["detail"])
@@ -153,6 +167,7 @@ def test_long_text_error_keeps_fastapis_loc(client):
             "msg": "text has 201 characters, more than the limit of 200",
             "type": "string_too_long",
             "field": "texts[1]",
+            "code": "E300",
         }
     ]
 
@@ -160,6 +175,7 @@ def test_long_text_error_keeps_fastapis_loc(client):
 def test_malformed_json_is_422(client):
     response = client.post("/v1/extract", content=b'{"text": ', headers={"Content-Type": "application/json"})
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "E302" and response.json()["error"]["field"] == "body"
     assert "not valid JSON" in response.json()["error"]["message"]
 
 
@@ -169,6 +185,7 @@ def test_declared_body_over_the_limit_is_413(client):
     assert response.status_code == 413
     assert response.json()["error"] == {
         "type": "payload_too_large",
+        "code": "E305",
         "message": "request body is larger than the limit of 4000 bytes",
         "field": None,
     }
@@ -185,7 +202,7 @@ def test_streamed_body_over_the_limit_is_413_without_content_length():
 
     async def main():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             request = http.build_request("POST", "/v1/extract", content=chunks())
             assert "content-length" not in request.headers
             return await http.send(request)
@@ -196,9 +213,10 @@ def test_streamed_body_over_the_limit_is_413_without_content_length():
 
 
 def test_non_numeric_content_length_is_400():
-    with TestClient(create_app(FakeModel())) as c:
+    with TestClient(create_app(FakeModel()), base_url=LOCAL) as c:
         response = c.post("/v1/extract", content=b'{"text": "a"}', headers={"Content-Length": "lots"})
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "E302"
 
 
 # --- fake models: batching, timeouts, failures, shutdown ------------------------------------
@@ -211,7 +229,7 @@ def test_concurrent_requests_are_batched_and_answered_correctly():
     async def main():
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 return await asyncio.gather(*(http.post("/v1/extract", json={"text": f"text {i}"}) for i in range(20)))
 
     responses = asyncio.run(main())
@@ -226,7 +244,7 @@ def test_slow_prediction_is_504():
     gate = threading.Event()
     app = create_app(FakeModel(gate=gate), timeout_s=0.1)
     try:
-        with TestClient(app) as c:
+        with TestClient(app, base_url=LOCAL) as c:
             response = c.post("/v1/extract", json={"text": "slow"})
             gate.set()
     finally:
@@ -234,16 +252,18 @@ def test_slow_prediction_is_504():
     assert response.status_code == 504
     assert response.json()["error"] == {
         "type": "timeout",
+        "code": "E306",
         "message": "prediction took longer than 0.1 s",
         "field": None,
     }
 
 
 def test_model_failure_is_500_without_internals():
-    with TestClient(create_app(FakeModel(fail=True))) as c:
+    with TestClient(create_app(FakeModel(fail=True)), base_url=LOCAL) as c:
         response = c.post("/v1/extract", json={"text": "x"})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "internal"
+    assert response.json()["error"]["code"] == "E308" and response.json()["error"]["field"] == "text"
     assert "secret" not in response.text
 
 
@@ -253,7 +273,7 @@ def test_shutdown_finishes_requests_in_flight_then_refuses():
 
     async def main():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             async with app.router.lifespan_context(app):
                 tasks = [asyncio.create_task(http.post("/v1/extract", json={"text": f"t{i}"})) for i in range(6)]
                 await asyncio.sleep(0.02)  # requests queued or in the model when shutdown begins
@@ -265,10 +285,11 @@ def test_shutdown_finishes_requests_in_flight_then_refuses():
     answered, late = asyncio.run(main())
     assert [r.json()["labels"] for r in answered] == [[f"T{i}"] for i in range(6)]
     assert late.status_code == 503 and late.json()["error"]["type"] == "unavailable"
+    assert late.json()["error"]["code"] == "E307"
 
 
 def test_model_card_of_a_model_without_config():
-    with TestClient(create_app(FakeModel())) as c:
+    with TestClient(create_app(FakeModel()), base_url=LOCAL) as c:
         card = c.get("/v1/model").json()
     assert card["text_labels"] == [] and card["span_labels"] == [] and card["versions"] == {}
 

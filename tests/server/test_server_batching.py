@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mrekit.server.batching import MicroBatcher, ShuttingDown
+from mrekit.server.batching import MicroBatcher, ShuttingDown, TextFailed
 
 
 class Recorder:
@@ -77,8 +77,9 @@ def test_a_failing_batch_fails_its_callers_but_not_the_worker():
 
     async def main():
         batcher = MicroBatcher(flaky, max_batch=8, wait_ms=0)
-        with pytest.raises(ValueError, match="exploded"):
+        with pytest.raises(TextFailed) as caught:
             await batcher.submit(["boom"])
+        assert isinstance(caught.value.error, ValueError) and caught.value.index == 0
         ok = await batcher.submit(["fine"])
         await batcher.stop()
         return ok
@@ -89,8 +90,9 @@ def test_a_failing_batch_fails_its_callers_but_not_the_worker():
 def test_wrong_result_count_is_an_error():
     async def main():
         batcher = MicroBatcher(lambda texts: texts[:-1], max_batch=8, wait_ms=0)
-        with pytest.raises(RuntimeError, match="1 results for 2 texts"):
+        with pytest.raises(TextFailed) as caught:
             await batcher.submit(["a", "b"])
+        assert "0 results for 1 texts" in str(caught.value.error)  # alone too, after the batch of 2
         await batcher.stop()
 
     asyncio.run(main())

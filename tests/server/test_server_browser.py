@@ -85,12 +85,15 @@ def server_url(snips_mini, tiny_encoder, tmp_path_factory):
 def test_demo_page_shows_label_banner_and_highlighted_spans(server_url, tmp_path):
     sync_playwright = _require_browser()
     outside_requests: list[str] = []
+    console_errors: list[str] = []  # e.g. a Content-Security-Policy violation
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 900, "height": 640})
             page.on("request", lambda r: None if r.url.startswith(server_url) else outside_requests.append(r.url))
-            page.goto(server_url + "/")
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            response = page.goto(server_url + "/")
+            assert "script-src 'self'" in response.headers["content-security-policy"]
             page.fill("#text-input", SENTENCE)
             page.click("#extract-button")
             page.wait_for_selector("#rendered mark.entity", timeout=15_000)
@@ -122,6 +125,7 @@ def test_demo_page_shows_label_banner_and_highlighted_spans(server_url, tmp_path
         finally:
             browser.close()
     assert outside_requests == []
+    assert console_errors == []  # the page runs under the server's Content-Security-Policy
     assert shot.stat().st_size > 10_000
     if os.environ.get("MREKIT_SAVE_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)

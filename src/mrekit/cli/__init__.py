@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mrekit.cli import convert, evaluate, export, fewshot, predict, quickstart, serve, stats, study, train, validate
+from mrekit.cli._ui import setup_logging
 
 app = typer.Typer(
     name="mrekit",
@@ -13,6 +14,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _setup() -> None:
+    """Joint text-level and word-level information extraction (Mutual Reinforcement Effect)."""
+    setup_logging()
+
+
 app.command("convert")(convert.command)
 app.command("validate")(validate.command)
 app.command("stats")(stats.command)

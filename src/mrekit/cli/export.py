@@ -1,4 +1,8 @@
-"""``mrekit export``: write an ONNX (optionally int8) export beside a model's PyTorch weights."""
+"""``mrekit export``: write an ONNX (optionally int8) export beside a model's PyTorch weights.
+
+The model is loaded (and so checked) first; the export's files are then recorded with
+their SHA-256 in the folder's manifest, which is rewritten atomically.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,15 @@ from mrekit.errors import MrekitError
 def export(model_dir: str | Path, *, fmt: str = "onnx", quantize: str | None = None) -> list[Path]:
     """Export a model folder; ``quantize="int8"`` adds a dynamically quantised copy.
 
+    Raises:
+        MrekitError: ``E130``/``E183`` for bad options, ``E132`` without onnx, ``E181`` for
+            a generative model (ONNX export covers the encoder engine), and whatever loading
+            the folder raises (``E181``/``E182``/``E185``-``E188``).
+
     Example:
         >>> export("runs/snips/model-best", quantize="int8")  # doctest: +SKIP
     """
+    from mrekit.generative.serialization import is_generative_folder
     from mrekit.pipeline import load
 
     if fmt != "onnx":
@@ -28,6 +38,13 @@ def export(model_dir: str | Path, *, fmt: str = "onnx", quantize: str | None = N
         import onnxruntime  # noqa: F401
     except ImportError:
         raise MrekitError("E132", "ONNX export needs onnx and onnxruntime", hint="pip install mrekit[onnx]") from None
+    if is_generative_folder(model_dir):
+        raise MrekitError(
+            "E181",
+            "ONNX export covers the encoder engine only; this is a generative model",
+            path=model_dir,
+            hint="run the generative model with PyTorch (mrekit predict)",
+        )
     return load(model_dir, backend="torch").export(quantize=quantize == "int8")
 
 

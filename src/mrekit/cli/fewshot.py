@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
-from mrekit.formats._io import atomic_file
+from mrekit.formats._io import atomic_file, check_output_file
 
 
 def fewshot(
@@ -75,8 +75,11 @@ def command(
         float, typer.Option(help="WLI keeps a word for a label if at least this share of its uses is under it.")
     ] = 0.7,
     output: Annotated[Path | None, typer.Option(help="Write the results JSON here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
 ) -> None:
     """K-shot classification: mean ± sd accuracy / macro-F1 per verbalizer and K."""
+    if output:  # refuse a bad output path before the (long) experiment, not after it
+        cli_errors(check_output_file)(output, overwrite=overwrite)
     results = cli_errors(fewshot)(
         data,
         methods=verbalizer,
@@ -94,6 +97,6 @@ def command(
         table.add_row(str(k), *(f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}" if c else "–" for c in row))
     console.print(table)
     if output:
-        with atomic_file(output) as fh:
+        with atomic_file(output, overwrite=overwrite) as fh:
             fh.write(json.dumps(results, indent=2))
         console.print(f"[green]✔[/] wrote {output}")

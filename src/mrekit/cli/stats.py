@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mrekit import datasets, formats
 from mrekit.cli._ui import cli_errors, console, progress
+from mrekit.formats._io import atomic_file, check_output_file
 from mrekit.stats import DatasetStats, compute
 
 
@@ -26,8 +27,8 @@ def stats(data: str | Path, *, from_format: str | None = None) -> DatasetStats:
     return compute(progress(formats.read(path, name), f"reading {path.name}"))
 
 
-def plot_cooccurrence(result: DatasetStats, path: str | Path) -> None:
-    """Save a heatmap of P(span label | text label) as a PNG."""
+def plot_cooccurrence(result: DatasetStats, path: str | Path, *, overwrite: bool = False) -> None:
+    """Save a heatmap of P(span label | text label) as a PNG (atomically; missing folders are made)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,8 +44,11 @@ def plot_cooccurrence(result: DatasetStats, path: str | Path) -> None:
     ax.set_title(f"P(span label | text label)  —  MI {mi['mi']:.2f} bits, NMI {mi['nmi']:.2f}")
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_file(path, overwrite=overwrite, binary=True) as fh:
+            fig.savefig(fh, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _print(result: DatasetStats, top: int) -> None:
@@ -84,13 +88,21 @@ def command(
     top: Annotated[int, typer.Option(help="Rows to show per table.")] = 15,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Save a co-occurrence heatmap PNG here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --plot file.")] = False,
 ) -> None:
-    """Counts, label distributions, lengths, and the text-label × span-label co-occurrence with its MI."""
+    """Counts, label distributions, lengths, and the text-label × span-label co-occurrence with its MI.
+
+    Examples:
+        mrekit stats snips:train
+        mrekit stats data.jsonl --plot plots/cooccurrence.png
+    """
+    if plot is not None:
+        cli_errors(check_output_file)(plot, overwrite=overwrite)
     result = cli_errors(stats)(data, from_format=from_format)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print(result, top)
     if plot is not None:
-        plot_cooccurrence(result, plot)
+        cli_errors(plot_cooccurrence)(result, plot, overwrite=overwrite)
         console.print(f"[green]✔[/] saved {plot}")

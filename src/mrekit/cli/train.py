@@ -2,6 +2,11 @@
 
 ``--engine generative`` (or ``engine = "generative"`` in the config) trains a
 text-to-text model instead (:mod:`mrekit.generative.recipe`).
+
+An output folder that is not empty is refused (``E170``) unless ``--resume``
+continues the run in it or ``--overwrite`` starts it again; ``--overwrite``
+replaces only what a run writes (``model-best/``, ``checkpoint/``, ``metrics.jsonl``).
+Settings are checked before any data is read.
 """
 
 from __future__ import annotations
@@ -19,8 +24,41 @@ from mrekit.errors import MrekitError
 MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers")
 
 
-def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -> dict[str, Any]:
+def check_output(output: str | Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start a run in a folder that holds anything, unless told to resume or overwrite.
+
+    Raises:
+        MrekitError: ``E183`` for both ``resume`` and ``overwrite``; ``E173`` when
+            ``output`` is a file; ``E170`` for a folder that is not empty.
+    """
+    if resume and overwrite:
+        raise MrekitError(
+            "E183",
+            "--resume continues the run in --output and --overwrite starts it again: give one",
+            field="overwrite",
+        )
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise MrekitError("E173", "the output path is a file; a folder is expected here", path=out)
+    if resume or overwrite or not out.is_dir() or not any(out.iterdir()):
+        return
+    raise MrekitError(
+        "E170",
+        "the output folder already exists and is not empty",
+        path=out,
+        hint="pass --resume to continue the run in it, or --overwrite to start it again, "
+        "which replaces only model-best/, checkpoint/ and metrics.jsonl",
+    )
+
+
+def train(config: dict[str, Any], output: str | Path, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train from a config dict ``{"train", "dev", "mode", ..., "training": {...}}``.
+
+    Args:
+        config: Data, model settings and the ``training`` table.
+        output: The run's folder.
+        resume: Continue the interrupted run in ``output`` (it must be the same run: ``E189``).
+        overwrite: Start again in an ``output`` that holds a run (only its files are replaced).
 
     Returns:
         The log record of the best epoch.
@@ -29,12 +67,15 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -
         >>> train({"train": "snips:train", "dev": "snips:dev", "training": {"epochs": 1}}, "runs/x")  # doctest: +SKIP
     """
     from mrekit.pipeline import MREModel
-    from mrekit.training import TrainingArguments
+    from mrekit.training import Trainer, TrainingArguments
 
+    if not isinstance(config, dict):
+        raise MrekitError("E183", f"a config is a table of settings, not a {type(config).__name__}")
     engine = config.get("engine", "encoder")
     if engine == "generative":
         from mrekit.generative.recipe import train_from_config
 
+        check_output(output, resume=resume, overwrite=overwrite)
         with training_progress() as progress:
             return train_from_config(config, output, resume=resume, progress=progress)
     if engine != "encoder":
@@ -45,14 +86,17 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False) -
     unknown = sorted(set(config) - {"train", "dev", "training", *MODEL_KEYS})
     if unknown:
         raise MrekitError("E183", f"unknown config key(s): {', '.join(unknown)}")
+    for key in ("train", "dev"):
+        if key in config and not isinstance(config[key], str) and not (key == "dev" and config[key] is None):
+            raise MrekitError("E183", f"{key} must be a path or a bundled set such as snips:{key}", field=key)
+    # Every setting is checked before any data is read or any file written.
     args = TrainingArguments.from_dict(config.get("training", {}))
+    model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config})
+    check_output(output, resume=resume, overwrite=overwrite)
     train_examples = read_examples(config["train"])
     dev_examples = read_examples(config["dev"]) if config.get("dev") else None
-    model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config})
     with training_progress() as progress:
         model.fit(train_examples, dev_examples, args=args, output_dir=output, resume=resume, progress=progress)
-    from mrekit.training import Trainer
-
     return Trainer._best_from_log(Path(output))
 
 
@@ -78,7 +122,13 @@ def command(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --output.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --output (the same run).")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Start again in an --output that holds a run (replaces model-best/, checkpoint/, metrics.jsonl)."
+        ),
+    ] = False,
     engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
     model: Annotated[
         str | None, typer.Option(help="Generative: local seq2seq/causal LM folder (default: a small T5 from scratch).")
@@ -88,10 +138,11 @@ def command(
     lora: Annotated[bool | None, typer.Option("--lora/--no-lora", help="Generative: train LoRA adapters.")] = None,
 ) -> None:
     """Train a joint text + word level model; the best dev epoch is saved to OUTPUT/model-best."""
-    from mrekit.training import read_config
+    from mrekit.training import TrainingArguments, read_config
 
     settings: dict[str, Any] = cli_errors(read_config)(config) if config else {}
-    settings.setdefault("training", {})
+    if not isinstance(settings.setdefault("training", {}), dict):
+        cli_errors(TrainingArguments.from_dict)(settings["training"])  # a one-line E183, not a traceback
     for key, value in (
         ("train", train_data),
         ("dev", dev_data),
@@ -116,7 +167,7 @@ def command(
         "lora": lora,
     }
     settings["training"].update({k: v for k, v in overrides.items() if v is not None})
-    best = cli_errors(train)(settings, output, resume=resume)
+    best = cli_errors(train)(settings, output, resume=resume, overwrite=overwrite)
     dev = best.get("dev") or {}
     summary = ", ".join(
         f"{k} {dev[k]:.2%}" for k in ("text_accuracy", "span_f1", "frame_accuracy") if dev.get(k) is not None

@@ -39,10 +39,14 @@ def validate(
         return _validate_jsonl(path, allow_overlap, max_problems)
     problems: list[MrekitError] = []
     count = 0
+    seen: dict[str, int] = {}
     try:
         for count, example in enumerate(formats.read(path, name), start=1):
             for problem in validate_example(example, allow_overlap=allow_overlap):
                 problems.append(MrekitError(problem.code, f"example {count}: {problem.message}", path=path))
+            duplicate = _duplicate_id(example.id, count, seen)
+            if duplicate:
+                problems.append(MrekitError("E107", f"example {count}: {duplicate}", path=path, field="id"))
     except MrekitError as err:
         problems.append(err)
     return count, problems[:max_problems]
@@ -51,6 +55,7 @@ def validate(
 def _validate_jsonl(path: Path, allow_overlap: bool, max_problems: int) -> tuple[int, list[MrekitError]]:
     problems: list[MrekitError] = []
     count = 0
+    seen: dict[str, int] = {}
     for number, line in iter_lines(path):
         if not line.strip():
             continue
@@ -61,11 +66,24 @@ def _validate_jsonl(path: Path, allow_overlap: bool, max_problems: int) -> tuple
             problems.append(err.at(path, number))
             continue
         problems.extend(p.at(path, number) for p in validate_example(example, allow_overlap=allow_overlap))
+        duplicate = _duplicate_id(example.id, number, seen)
+        if duplicate:
+            problems.append(MrekitError("E107", duplicate, path=path, line=number, field="id"))
         if len(problems) >= max_problems:
             break
     if count == 0:
         problems.append(MrekitError("E101", "no examples in file", path=path))
     return count, problems[:max_problems]
+
+
+def _duplicate_id(example_id: str | None, where: int, seen: dict[str, int]) -> str | None:
+    """A message when ``example_id`` was seen before (ids pair gold with predictions)."""
+    if example_id is None:
+        return None
+    if example_id in seen:
+        return f"id {example_id!r} was already used at {seen[example_id]}"
+    seen[example_id] = where
+    return None
 
 
 def command(

@@ -9,6 +9,9 @@
 * :class:`MaskedLMScorer` scores a prompt with a mask slot with any local masked
   LM: a label's score is the log of the mean probability of its words at the
   slot, a word of ``n`` subwords filling ``n`` mask tokens.
+
+Both load local folders only, vetted first (:func:`mrekit.integrity.check_hf_folder`:
+no ``auto_map``, safetensors weights only) and with ``trust_remote_code=False``.
 """
 
 from __future__ import annotations
@@ -148,6 +151,10 @@ class EmbeddingScorer:
 class MaskedLMScorer:
     """Prompt scoring with a masked LM: ``template`` holds ``{text}`` and ``{mask}``.
 
+    Raises:
+        MrekitError: ``E185``-``E188`` for a folder that must not be loaded (see
+            :func:`mrekit.integrity.check_hf_folder`).
+
     Example:
         >>> scorer = MaskedLMScorer("path/to/bert")  # doctest: +SKIP
         >>> scorer.set_verbalizer(names_verbalizer(["positive", "negative"]))  # doctest: +SKIP
@@ -158,15 +165,19 @@ class MaskedLMScorer:
     def __init__(
         self, model_dir: str | Path, *, template: str = "{text} It was about {mask}.", batch_size: int = 32
     ) -> None:
+        from mrekit.integrity import check_hf_folder, reading
         from mrekit.models.encoder import offline
 
+        if "{text}" not in template or "{mask}" not in template:
+            raise ValueError("the template needs {text} and {mask}")
         offline()
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        self.model = AutoModelForMaskedLM.from_pretrained(model_dir, local_files_only=True).eval()
-        if "{text}" not in template or "{mask}" not in template:
-            raise ValueError("the template needs {text} and {mask}")
+        folder = check_hf_folder(Path(model_dir))
+        local = {"local_files_only": True, "trust_remote_code": False}
+        with reading(folder, what="the masked LM's tokenizer or weights"):
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, **local)
+            self.model = AutoModelForMaskedLM.from_pretrained(folder, use_safetensors=True, **local).eval()
         self.template = template
         self.batch_size = batch_size
         self.labels: list[str] = []

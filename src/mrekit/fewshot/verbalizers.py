@@ -153,8 +153,8 @@ def read_verbalizer(path: str | Path) -> Verbalizer:
     return Verbalizer(words)
 
 
-def write_verbalizer(verbalizer: Verbalizer, path: str | Path) -> None:
+def write_verbalizer(verbalizer: Verbalizer, path: str | Path, *, overwrite: bool = False) -> None:
     """Write the ``label,word,word,...`` layout atomically (commas inside words become spaces)."""
-    with atomic_file(path) as fh:
+    with atomic_file(path, overwrite=overwrite) as fh:
         for label, words in verbalizer.words.items():
             fh.write(",".join([label, *(w.replace(",", " ") for w in words)]) + "\n")

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -84,14 +83,14 @@ def infer_format(path: str | Path) -> str:
 
 
 def _infer_jsonl(path: Path) -> str:
-    from mrekit.formats._io import iter_lines
+    from mrekit.formats._io import iter_lines, strict_json_loads
 
     for _, line in iter_lines(path):
         if not line.strip():
             continue
         try:
-            first = json.loads(line)
-        except json.JSONDecodeError:
+            first = strict_json_loads(line)
+        except MrekitError:
             return "jsonl"  # let the reader report the malformed line
         if isinstance(first, dict) and "input" in first and "output" in first and "text" not in first:
             raise MrekitError(
@@ -117,8 +116,12 @@ def read(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[E
 def write(examples: Iterable[Example], path: str | Path, fmt: str, **options: Any) -> int:
     """Write ``examples`` to ``path`` in format ``fmt``; returns how many were written.
 
+    Every writer takes ``overwrite`` (replace an existing output mrekit may replace)
+    and ``inputs`` (files the output must never be); see :mod:`mrekit.formats._io`.
+
     Raises:
-        MrekitError: ``E130`` if ``fmt`` is unknown or can only be read.
+        MrekitError: ``E130`` if ``fmt`` is unknown or can only be read; ``E170``
+            for an existing output without ``overwrite``; ``E172`` if it is an input.
     """
     module = format_module(fmt)
     if not hasattr(module, "write"):

@@ -101,7 +101,15 @@ def _split_label(raw: str, sep: str | None) -> list[str]:
     return [part for part in raw.split(sep) if part]
 
 
-def write(examples: Iterable[Example], folder: str | Path, *, label_sep: str = "#", scheme: str = "BIO") -> int:
+def write(
+    examples: Iterable[Example],
+    folder: str | Path,
+    *,
+    label_sep: str = "#",
+    scheme: str = "BIO",
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+) -> int:
     """Write examples as a ``seq.in``/``seq.out``/``label`` folder, atomically.
 
     Multi-label texts are written as labels joined by ``label_sep``; a text with
@@ -113,7 +121,7 @@ def write(examples: Iterable[Example], folder: str | Path, *, label_sep: str = "
             ``conll`` format, which keeps the text. ``E113`` for overlapping spans.
     """
     count = 0
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, overwrite=overwrite, inputs=inputs) as tmp:
         files = [(tmp / name).open("w", encoding="utf-8", newline="\n") for name in ("seq.in", "seq.out", "label")]
         try:
             for example in examples:

@@ -107,7 +107,14 @@ def _to_example(block: _Block, path: str | Path, index: int, joiner: str | None 
     return Example(text=text, id=block.id or str(index), labels=block.labels, spans=spans)
 
 
-def write(examples: Iterable[Example], path: str | Path, *, scheme: str = "BIO") -> int:
+def write(
+    examples: Iterable[Example],
+    path: str | Path,
+    *,
+    scheme: str = "BIO",
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+) -> int:
     """Write examples as CoNLL with ``# id``, ``# text`` and ``# label`` lines, atomically.
 
     Words come from the character offsets (whitespace and span boundaries), so
@@ -118,7 +125,7 @@ def write(examples: Iterable[Example], path: str | Path, *, scheme: str = "BIO")
             whitespace at an edge, ``E123`` for a text with a line break.
     """
     count = 0
-    with atomic_file(path) as fh:
+    with atomic_file(path, overwrite=overwrite, inputs=inputs) as fh:
         for example in examples:
             if "\n" in example.text or "\r" in example.text:
                 raise MrekitError(

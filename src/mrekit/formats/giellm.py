@@ -204,6 +204,8 @@ def write(
     types: Collection[str] | None = None,
     label_set: Sequence[str] | None = None,
     attr_keys: Sequence[str] = DEFAULT_ATTR_KEYS,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
 ) -> int:
     """Render examples as GIELLM input/output lines, atomically; returns how many.
 
@@ -241,4 +243,4 @@ def write(
             except MrekitError as err:
                 raise MrekitError(err.code, err.message, field=f"examples[{i}]", hint=err.hint) from None
 
-    return write_records(path, records())
+    return write_records(path, records(), overwrite=overwrite, inputs=inputs)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines
+from mrekit.formats._io import atomic_file, iter_lines, strict_json_loads
 from mrekit.schema import Example, validate
 
 
@@ -61,10 +61,7 @@ def parse_line(line: str, *, check: bool = True, allow_overlap: bool = True, che
         >>> parse_line('{"text": "hi", "spans": [{"start": 0, "end": 2, "label": "x"}]}').spans[0].label
         'x'
     """
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise MrekitError("E103", f"malformed JSON at column {err.colno}: {err.msg}") from None
+    data = strict_json_loads(line)
     example = Example.from_dict(data)
     if check:
         problems = validate(example, allow_overlap=allow_overlap, check_surface=check_surface)
@@ -74,12 +71,24 @@ def parse_line(line: str, *, check: bool = True, allow_overlap: bool = True, che
 
 
 def dumps(example: Example) -> str:
-    """Serialise one example as a JSON line (no trailing newline)."""
-    return json.dumps(example.to_dict(), ensure_ascii=False)
+    """Serialise one example as a JSON line (no trailing newline).
+
+    Raises:
+        MrekitError: ``E108`` for a NaN or infinite number (a score), which JSON cannot hold.
+    """
+    try:
+        return json.dumps(example.to_dict(), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise MrekitError("E108", "a score or attribute is NaN or infinite", field=example.id) from None
 
 
-def write(examples: Iterable[Example], path: str | Path) -> int:
+def write(
+    examples: Iterable[Example], path: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> int:
     """Write examples as canonical JSONL, atomically (temp file + rename).
+
+    ``path`` may be ``-`` (standard output). An existing file is refused (``E170``)
+    unless ``overwrite``; ``inputs`` are files the output must never be (``E172``).
 
     Example:
         >>> import tempfile, pathlib
@@ -88,7 +97,7 @@ def write(examples: Iterable[Example], path: str | Path) -> int:
         1
     """
     count = 0
-    with atomic_file(path) as fh:
+    with atomic_file(path, overwrite=overwrite, inputs=inputs) as fh:
         for example in examples:
             fh.write(dumps(example) + "\n")
             count += 1

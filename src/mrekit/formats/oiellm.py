@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines
+from mrekit.formats._io import atomic_file, iter_lines, strict_json_loads
 from mrekit.formats.generative import (
     DEFAULT_ATTR_KEYS,
     ParsedOutput,
@@ -179,6 +179,8 @@ def write(
     kind: str | None = None,
     types: Collection[str] | None = None,
     attr_keys: Sequence[str] = DEFAULT_ATTR_KEYS,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
 ) -> int:
     """Render examples as OIELLM input/output lines, atomically; returns how many.
 
@@ -208,7 +210,7 @@ def write(
             except MrekitError as err:
                 raise MrekitError(err.code, err.message, field=f"examples[{i}]", hint=err.hint) from None
 
-    return write_records(path, records())
+    return write_records(path, records(), overwrite=overwrite, inputs=inputs)
 
 
 def read_records(path: str | Path) -> Iterator[tuple[int, str | None, str, str]]:
@@ -227,10 +229,9 @@ def read_records(path: str | Path) -> Iterator[tuple[int, str | None, str, str]]
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as err:
-            message = f"malformed JSON at column {err.colno}: {err.msg}"
-            raise MrekitError("E103", message, path=path, line=number) from None
+            data = strict_json_loads(line)
+        except MrekitError as err:
+            raise err.at(path, number) from None
         if not isinstance(data, dict):
             raise MrekitError("E104", f"expected a JSON object, got {type(data).__name__}", path=path, line=number)
         for key in ("input", "output"):
@@ -245,7 +246,13 @@ def read_records(path: str | Path) -> Iterator[tuple[int, str | None, str, str]]
         raise MrekitError("E101", "no examples in file", path=path)
 
 
-def write_records(path: str | Path, records: Iterable[tuple[str | None, str, str]]) -> int:
+def write_records(
+    path: str | Path,
+    records: Iterable[tuple[str | None, str, str]],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+) -> int:
     """Write ``(id, input, output)`` records as JSONL atomically; returns how many.
 
     Example:
@@ -254,7 +261,7 @@ def write_records(path: str | Path, records: Iterable[tuple[str | None, str, str
         1
     """
     count = 0
-    with atomic_file(path) as fh:
+    with atomic_file(path, overwrite=overwrite, inputs=inputs) as fh:
         for ex_id, source, target in records:
             record = {"id": ex_id, "input": source, "output": target}
             if ex_id is None:

@@ -201,7 +201,14 @@ def read(path: str | Path) -> Iterator[Example]:
         yield doc_to_example(doc)
 
 
-def write(examples: Iterable[Example], path: str | Path, *, label_set: Iterable[str] | None = None) -> int:
+def write(
+    examples: Iterable[Example],
+    path: str | Path,
+    *,
+    label_set: Iterable[str] | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+) -> int:
     """Write examples to a spaCy ``.spacy`` (DocBin) file, atomically.
 
     Args:
@@ -223,7 +230,6 @@ def write(examples: Iterable[Example], path: str | Path, *, label_set: Iterable[
     for example in examples:
         doc_bin.add(example_to_doc(example, vocab, label_set=labels))
     data = doc_bin.to_bytes()
-    with atomic_file(path) as fh:
-        # atomic_file hands out a text handle; its binary buffer takes the DocBin bytes.
-        fh.buffer.write(data)
+    with atomic_file(path, overwrite=overwrite, inputs=inputs, binary=True) as fh:
+        fh.write(data)
     return len(doc_bin)

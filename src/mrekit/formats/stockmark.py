@@ -6,13 +6,12 @@ with character offsets (end exclusive).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import read_text
+from mrekit.formats._io import read_text, strict_json_loads
 from mrekit.schema import Example, Span, validate
 
 
@@ -29,11 +28,9 @@ def read(path: str | Path) -> Iterator[Example]:
         ('SPRiNGS', 'その他の組織名')
     """
     try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as err:
-        raise MrekitError(
-            "E103", f"malformed JSON at column {err.colno}: {err.msg}", path=path, line=err.lineno
-        ) from None
+        data = strict_json_loads(read_text(path))
+    except MrekitError as err:
+        raise err.at(path) from None
     if not isinstance(data, list):
         raise MrekitError("E104", "expected a JSON array of sentences", path=path)
     if not data:

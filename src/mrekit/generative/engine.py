@@ -33,7 +33,7 @@ from mrekit.generative.modeling import ScratchConfig
 from mrekit.generative.spec import OutputSpec
 from mrekit.generative.training import GenerativeArguments
 from mrekit.schema import Example
-from mrekit.streaming import StreamingPredictor
+from mrekit.streaming import StreamingPredictor, check_batch_size, check_consistency, check_texts
 
 logger = logging.getLogger(__name__)
 
@@ -232,8 +232,14 @@ class GenerativeModel(StreamingPredictor):
             its ``format_ok``, ``entities`` and ``hallucinated``.
 
         Raises:
-            MrekitError: ``E202`` when a conditioned model is given texts without the gold level.
+            MrekitError: ``E104`` for one ``str`` instead of a list of inputs; ``E183`` for a
+                ``batch_size``/``num_beams`` that is not a positive integer or an unknown
+                ``consistency``; ``E202`` when a conditioned model is given texts without the gold level.
         """
+        inputs = check_texts(inputs, examples=True)
+        check_batch_size(batch_size, optional=True)
+        check_batch_size(num_beams, name="num_beams", optional=True)
+        check_consistency(consistency)
         examples = [x if isinstance(x, Example) else Example(x) for x in inputs]
         self._check_conditioned(examples)
         sources = [self._codec().source(ex) for ex in examples]
@@ -242,7 +248,7 @@ class GenerativeModel(StreamingPredictor):
 
     def generate(self, inputs: Sequence[str | Example], **settings: Any) -> list[str]:
         """The raw generated strings (see :meth:`predict` for the settings)."""
-        examples = [x if isinstance(x, Example) else Example(x) for x in inputs]
+        examples = [x if isinstance(x, Example) else Example(x) for x in check_texts(inputs, examples=True)]
         self._check_conditioned(examples)
         return self.generate_from([self._codec().source(ex) for ex in examples], **settings)
 
@@ -311,11 +317,11 @@ class GenerativeModel(StreamingPredictor):
 
     # --- saving and loading -----------------------------------------------------------------------------------
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the model folder atomically (LoRA adapters merged in)."""
-        return self._save_to(folder)
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder atomically (LoRA adapters merged in); ``overwrite`` replaces an earlier one."""
+        return self._save_to(folder, overwrite=overwrite)
 
-    def _save_to(self, folder: str | Path, **extra: Any) -> Path:
+    def _save_to(self, folder: str | Path, *, overwrite: bool = False, **extra: Any) -> Path:
         from mrekit.generative.modeling import merged, parameter_count
         from mrekit.generative.serialization import save_generative
 
@@ -338,7 +344,7 @@ class GenerativeModel(StreamingPredictor):
             },
             **extra,
         }
-        return save_generative(model, self.tokenizer_, folder, manifest)
+        return save_generative(model, self.tokenizer_, folder, manifest, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto", threads: int | None = None) -> GenerativeModel:

@@ -4,8 +4,10 @@
   :class:`ScratchConfig` and a tokenizer trained on the data; nothing is downloaded.
 * :func:`load_pretrained` loads any local seq2seq or causal LM folder with
   safetensors weights (``AutoModelForSeq2SeqLM`` / ``AutoModelForCausalLM``,
-  chosen by ``config.is_encoder_decoder``) and its fast tokenizer. Pickled
-  weights (``pytorch_model.bin``) are refused.
+  chosen by ``config.is_encoder_decoder``) and its fast tokenizer, after vetting the
+  folder (:func:`mrekit.integrity.check_hf_folder`): pickled weights
+  (``pytorch_model.bin``) are refused (``E186``), as is a folder that asks to run its
+  own code (``E185``); ``trust_remote_code`` is always ``False``.
 * :func:`add_lora` wraps a model with ``peft`` LoRA adapters on every linear
   layer; :func:`merged` folds them back in before saving, so a saved model
   never needs ``peft``.
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 from mrekit.errors import MrekitError, dataclass_from_dict
+from mrekit.integrity import check_hf_folder
 from mrekit.models.encoder import offline
 
 
@@ -107,7 +110,9 @@ def load_pretrained(folder: str | Path) -> tuple[Any, Any]:
     """Load ``(model, fast tokenizer)`` from a local Hugging Face folder, never from a hub.
 
     Raises:
-        MrekitError: ``E100`` for a missing folder, ``E203`` when the folder holds no
+        MrekitError: ``E100`` for a missing folder; ``E185`` when it asks to run its own
+            code; ``E186`` for pickle-only weights; ``E187`` for special or oversized files
+            or a configuration of absurd size; ``E203`` when the folder holds no
             safetensors weights of a seq2seq or causal LM, or no fast tokenizer.
 
     Example:
@@ -119,17 +124,19 @@ def load_pretrained(folder: str | Path) -> tuple[Any, Any]:
     path = Path(folder)
     if not path.is_dir():
         raise MrekitError("E100", "model folder not found", path=path, hint="give a local Hugging Face model folder")
+    check_hf_folder(path, code="E203")
+    local = {"local_files_only": True, "trust_remote_code": False}
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        config = AutoConfig.from_pretrained(path, **local)
         auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        model = auto.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, KeyError) as err:
+        model = auto.from_pretrained(path, use_safetensors=True, dtype=torch.float32, **local)
+        tokenizer = AutoTokenizer.from_pretrained(path, **local)
+    except Exception as err:  # noqa: BLE001 - loaders raise anything (tokenizers raises plain Exception)
         raise MrekitError(
             "E203",
             f"cannot load a seq2seq or causal LM with safetensors weights and a tokenizer: {err}",
             path=path,
-            hint="mrekit never unpickles pytorch_model.bin: convert the weights to safetensors",
+            hint="give a local Hugging Face seq2seq or causal LM folder with a fast tokenizer",
         ) from None
     if not getattr(tokenizer, "is_fast", False):
         raise MrekitError("E203", "the model needs a fast tokenizer (tokenizer.json) for offsets", path=path)

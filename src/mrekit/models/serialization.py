@@ -2,32 +2,71 @@
 
 Layout::
 
-    mrekit.json          manifest: format version, library versions, model config, weights hash
+    mrekit.json          manifest: format version, library versions, model config, and the
+                         SHA-256 of the config and of every other file in the folder ("files")
     labels.json          text labels, span labels and BIO tags, in index order
     model.safetensors    every weight of the joint model
     encoder/config.json  the encoder's architecture (weights are in model.safetensors)
     tokenizer/           the fast tokenizer's files
+    model.onnx, ...      exports written later (mrekit export), recorded in "files" too
 
-The folder is written under a temporary name and renamed when complete; loading
-checks the format version and the weights' SHA-256, and never unpickles anything.
+The folder is written under a temporary name and renamed when complete. Loading
+checks the manifest's shape and format version, refuses a folder that asks to run
+its own code, checks every recorded file's hash (an ONNX export when it is used) and
+refuses files added after saving, and never unpickles anything.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_dir
-from mrekit.models.encoder import offline, provenance, sha256_file
+from mrekit.formats._io import atomic_dir, atomic_file, read_marker, recover_swap, write_marker
+from mrekit.integrity import (
+    canonical_sha256,
+    check_config,
+    check_file_map,
+    check_no_remote_code,
+    check_regular,
+    hash_folder,
+    read_json,
+    reading,
+    sha256_file,
+    verify_files,
+)
+from mrekit.models.encoder import offline, provenance
 from mrekit.models.joint import JointConfig, JointModel
 
 FORMAT = "mrekit-joint-model"
-FORMAT_VERSION = 1
+#: 2: the manifest records every file's hash ("files") and the config's ("config_sha256").
+FORMAT_VERSION = 2
+MANIFEST = "mrekit.json"
+WEIGHTS = "model.safetensors"
+#: Files every model folder has; the manifest must record them.
+REQUIRED = (WEIGHTS, "labels.json", "encoder/config.json")
 
 
-def save_model(model: JointModel, tokenizer: Any, folder: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+def is_export(name: str) -> bool:
+    """Whether a file of the folder belongs to an ONNX export (checked when that export is used).
+
+    Example:
+        >>> is_export("model.int8.onnx"), is_export("tokenizer/tokenizer.json")
+        (True, False)
+    """
+    return name.endswith(".onnx") or name == "onnx.json"
+
+
+def save_model(
+    model: JointModel,
+    tokenizer: Any,
+    folder: str | Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``model`` and ``tokenizer`` to ``folder`` atomically.
 
     Args:
@@ -35,67 +74,95 @@ def save_model(model: JointModel, tokenizer: Any, folder: str | Path, *, extra: 
         tokenizer: Its fast tokenizer.
         folder: Destination; an existing model there is replaced only when the new one is complete.
         extra: More JSON-ready facts for the manifest (training arguments, metrics, ...).
+        overwrite: Replace an earlier mrekit model at ``folder`` (else ``E170``).
     """
     from safetensors.torch import save_file
 
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, overwrite=overwrite) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"))
+        save_file(state, str(tmp / WEIGHTS))
         model.encoder.config.save_pretrained(tmp / "encoder")
         tokenizer.save_pretrained(tmp / "tokenizer")
         config = model.config
         labels = {"text_labels": config.text_labels, "span_labels": config.span_labels, "tags": config.tags}
         (tmp / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2), encoding="utf-8")
+        files = hash_folder(tmp, skip=(MANIFEST,))
+        settings = json.loads(json.dumps(config.to_dict()))  # the form it is read back in
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             **provenance(),
-            "config": config.to_dict(),
-            "weights_sha256": sha256_file(tmp / "model.safetensors"),
             **(extra or {}),
+            "config": settings,
+            "config_sha256": canonical_sha256(settings),
+            "weights_sha256": files[WEIGHTS],
+            "files": files,
         }
-        (tmp / "mrekit.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return Path(folder)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """Read and check a model folder's manifest.
+    """Read and check a model folder's manifest: JSON object, format, version and field types.
 
     Raises:
         MrekitError: ``E100`` for a missing folder, ``E181`` for a folder that is
-            not an mrekit model or comes from an incompatible format version.
+            not an mrekit model, comes from an incompatible format version or has a
+            malformed manifest; ``E187`` when the manifest is a special or huge file.
+
+    Example:
+        >>> read_manifest("no/such/model")
+        Traceback (most recent call last):
+        ...
+        mrekit.errors.MrekitError: [E100] no/such/model: model folder not found
     """
     path = Path(folder)
+    recover_swap(path)  # a save killed mid-swap on a system without atomic exchange
     if not path.is_dir():
         raise MrekitError("E100", "model folder not found", path=path)
-    manifest_path = path / "mrekit.json"
-    if not manifest_path.exists():
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists() and not manifest_path.is_symlink():
         raise MrekitError(
             "E181", "no mrekit.json: not an mrekit model folder", path=path, hint="train one with mrekit train"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise MrekitError(
-            "E181", f"mrekit.json is not valid JSON ({err.msg})", path=manifest_path, line=err.lineno
-        ) from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        found = f"{manifest.get('format')} v{manifest.get('format_version')}"
+    manifest = read_json(manifest_path, code="E181")
+    if not isinstance(manifest, dict):
+        found = type(manifest).__name__
+        raise MrekitError("E181", f"mrekit.json holds a JSON {found}, not an object", path=manifest_path)
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version != FORMAT_VERSION or isinstance(version, bool):
+        found = f"{manifest.get('format')!s} v{version!r}"
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            found += f" (a {type(version).__name__}, not a whole number)"
         raise MrekitError(
             "E181",
             f"model format {found} is not {FORMAT} v{FORMAT_VERSION}",
             path=manifest_path,
             hint="retrain the model with this mrekit version",
         )
+    for key, kind in (("config", dict), ("config_sha256", str), ("files", dict)):
+        if not isinstance(manifest.get(key), kind):
+            found = type(manifest.get(key)).__name__
+            what = "is missing" if key not in manifest else f"is a {found}, not a {kind.__name__}"
+            raise MrekitError("E181", f"the manifest's {key!r} {what}", path=manifest_path, field=key)
+    files = check_file_map(manifest["files"], manifest_path)
+    for name in REQUIRED:
+        if name not in files:
+            raise MrekitError("E181", f"the manifest does not record {name}", path=manifest_path, field="files")
     return manifest
 
 
 def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     """Load ``(model, tokenizer, manifest)`` from a folder written by :func:`save_model`.
 
+    ONNX export files are hash-checked by :func:`mrekit.backends.choose_backend` when used.
+
     Raises:
-        MrekitError: ``E181`` for a foreign or incompatible folder, ``E182``
-            when ``model.safetensors`` changed after saving.
+        MrekitError: ``E181`` for a foreign, incompatible or malformed folder; ``E185``
+            when its configuration asks to run code; ``E182`` when ``model.safetensors``
+            changed after saving; ``E188`` for any other file that changed, is missing, was
+            added or cannot be read; ``E187`` for special or oversized files and
+            configurations of absurd size.
 
     Example:
         >>> model, tokenizer, manifest = load_model("runs/snips/model-best")  # doctest: +SKIP
@@ -106,24 +173,67 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
 
     path = Path(folder)
     manifest = read_manifest(path)
-    weights = path / "model.safetensors"
-    if not weights.exists() or sha256_file(weights) != manifest.get("weights_sha256"):
+    manifest_path = path / MANIFEST
+    check_no_remote_code(path / "encoder")
+    check_no_remote_code(path / "tokenizer")
+    files = manifest["files"]
+    verify_files(path, files, include=lambda name: not is_export(name), skip=(MANIFEST,), codes={WEIGHTS: "E182"})
+    if canonical_sha256(manifest["config"]) != manifest["config_sha256"]:
         raise MrekitError(
-            "E182",
-            "model.safetensors is missing or differs from the hash in mrekit.json",
-            path=weights,
+            "E188",
+            "the model config in mrekit.json differs from its recorded hash (changed after saving)",
+            path=manifest_path,
+            field="config",
             hint="re-save the model",
         )
-    config = JointConfig(**manifest["config"])
-    encoder = AutoModel.from_config(
-        AutoConfig.from_pretrained(path / "encoder", local_files_only=True), add_pooling_layer=False
-    )
-    model = JointModel(config, encoder)
-    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    weights = path / WEIGHTS
+    encoder_config = path / "encoder" / "config.json"
+    check_config(read_json(encoder_config), encoder_config, weights_bytes=check_regular(weights))
+    with reading(manifest_path, code="E181", what="the manifest's model config"):
+        config = JointConfig(**manifest["config"])
+    with reading(encoder_config, code="E187", what="the encoder configuration"):
+        hf_config = AutoConfig.from_pretrained(path / "encoder", local_files_only=True, trust_remote_code=False)
+        encoder = AutoModel.from_config(hf_config, add_pooling_layer=False, trust_remote_code=False)
+        model = JointModel(config, encoder)
+    with reading(weights, what="the weights"):
+        state = load_file(str(weights))
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise MrekitError("E181", f"weights do not fit the model ({str(err).splitlines()[0]})", path=weights) from None
     if missing or unexpected:
         raise MrekitError(
             "E181", f"weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})", path=weights
         )
-    tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True, use_fast=True)
+    with reading(path / "tokenizer", what="the tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(
+            path / "tokenizer", local_files_only=True, use_fast=True, trust_remote_code=False
+        )
     model.eval()
     return model, tokenizer, manifest
+
+
+def record_files(folder: str | Path, names: Iterable[str]) -> dict[str, Any]:
+    """Add files written into a saved model folder (an ONNX export) to its manifest.
+
+    The manifest is rewritten atomically (a temporary file beside it, then a rename),
+    and mrekit's output marker is brought up to date, so a later ``overwrite`` may
+    replace the folder.
+
+    Returns:
+        The new manifest.
+
+    Example:
+        >>> record_files("runs/snips/model-best", ["model.onnx", "onnx.json"])  # doctest: +SKIP
+    """
+    path = Path(folder)
+    manifest = read_manifest(path)
+    names = list(names)
+    files = dict(manifest["files"])
+    files.update({name: sha256_file(path / name) for name in names})
+    manifest["files"] = dict(sorted(files.items()))
+    with atomic_file(path / MANIFEST, overwrite=True) as fh:
+        fh.write(json.dumps(manifest, ensure_ascii=False, indent=2))
+    if read_marker(path) is not None:
+        write_marker(path, added=names)
+    return manifest

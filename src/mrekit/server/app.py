@@ -6,7 +6,13 @@ Endpoints:
   results are the schema's ``Example.to_dict()``.
 * ``GET /v1/model``: text labels, span labels, mode, versions and the server's limits.
 * ``GET /healthz``: ``{"status": "ok"}``.
-* ``GET /``: a self-contained demo page (no external resources); ``/docs``: OpenAPI.
+* ``GET /``: a self-contained demo page (no external resources); ``GET /openapi.json``: the API's
+  schema (the ``/docs`` and ``/redoc`` pages, which load scripts from a CDN, only with ``docs=True``).
+
+Every error is JSON in the shape of :mod:`mrekit.server.schemas`, with a stable code:
+400 ``E302`` (malformed) / ``E303`` (Host not allowed), 404/405 ``E310``, 408 ``E304``,
+413 ``E305``, 422 ``E300``/``E301`` naming the field, 500 ``E308``, 503 ``E307``, 504 ``E306``.
+A text the model fails on fails only the request that sent it.
 
 Example:
     >>> import mrekit, uvicorn  # doctest: +SKIP
@@ -17,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +33,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mrekit.server.batching import MicroBatcher, ShuttingDown
+from mrekit.errors import MrekitError
+from mrekit.server.batching import MicroBatcher, ShuttingDown, TextFailed
+from mrekit.server.middleware import BodyLimitMiddleware, HostAllowListMiddleware, SecurityHeadersMiddleware
 from mrekit.server.schemas import (
     ErrorResponse,
     ExtractBatchResult,
@@ -39,29 +47,13 @@ from mrekit.server.schemas import (
     limit_errors,
     validation_body,
 )
+from mrekit.server.settings import LOCAL_HOSTS, Limits, check_number
+
+__all__ = ["BodyLimitMiddleware", "Limits", "STATIC", "create_app", "model_info"]
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for, and how requests are batched.
-
-    Args:
-        max_text_chars: Characters per text.
-        max_batch: Texts per request, and per model call.
-        max_body_bytes: Bytes per request body.
-        timeout_s: Seconds a request may wait for its results.
-        batch_wait_ms: How long a text waits for others to share its model call.
-    """
-
-    max_text_chars: int = 5000
-    max_batch: int = 64
-    max_body_bytes: int = 1_000_000
-    timeout_s: float = 10.0
-    batch_wait_ms: float = 5
 
 
 def create_app(
@@ -72,6 +64,9 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     timeout_s: float = 10.0,
     batch_wait_ms: float = 5,
+    body_timeout_s: float = 10.0,
+    allowed_hosts: Iterable[str] | None = None,
+    docs: bool = False,
 ) -> FastAPI:
     """Build the API around a model.
 
@@ -85,17 +80,28 @@ def create_app(
         max_body_bytes: Largest request body (413 beyond).
         timeout_s: Seconds before a request gives up waiting (504).
         batch_wait_ms: How long the first queued text waits for concurrent ones.
+        body_timeout_s: Seconds the request body may take to arrive (408 beyond).
+        allowed_hosts: Host names the ``Host`` header may name (400 otherwise); the
+            default is ``localhost``, ``127.0.0.1`` and ``[::1]``
+            (see :func:`mrekit.server.settings.allowed_hosts`); ``["*"]`` allows any.
+        docs: Serve FastAPI's ``/docs`` and ``/redoc`` pages, which load Swagger UI and
+            ReDoc from a CDN (``/openapi.json`` is always served).
 
     Returns:
         The FastAPI app; ``app.state.batcher`` is its :class:`MicroBatcher`.
 
+    Raises:
+        MrekitError: ``E309`` for a limit out of range.
+
     Example:
         >>> from fastapi.testclient import TestClient  # doctest: +SKIP
-        >>> with TestClient(create_app(mrekit.load("model"))) as client:  # doctest: +SKIP
+        >>> app = create_app(mrekit.load("model"))  # doctest: +SKIP
+        >>> with TestClient(app, base_url="http://localhost") as client:  # doctest: +SKIP
         ...     client.post("/v1/extract", json={"text": "play muse"}).json()["labels"]
         ['PlayMusic']
     """
     limits = Limits(max_text_chars, max_batch, max_body_bytes, timeout_s, batch_wait_ms)
+    check_number("body_timeout_s", body_timeout_s, minimum=0, maximum=3600, above=True)
     batcher = MicroBatcher(model.predict, max_batch=max_batch, wait_ms=batch_wait_ms)
     info = {**model_info(model), "limits": asdict(limits)}
 
@@ -112,10 +118,16 @@ def create_app(
         summary="Joint text-level and word-level information extraction",
         version=_version(),
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.batcher, app.state.model, app.state.limits = batcher, model, limits
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    # Added innermost first: a request meets the security headers, then the Host check, then the body checks.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
+    app.add_middleware(HostAllowListMiddleware, allowed=LOCAL_HOSTS if allowed_hosts is None else allowed_hosts)
+    app.add_middleware(SecurityHeadersMiddleware, docs=docs)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _add_routes(app, batcher, limits, info)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -142,7 +154,7 @@ def model_info(model: Any) -> dict[str, Any]:
 
 
 def _add_routes(app: FastAPI, batcher: MicroBatcher, limits: Limits, info: dict[str, Any]) -> None:
-    errors = {code: {"model": ErrorResponse} for code in (413, 422, 503, 504)}
+    errors = {code: {"model": ErrorResponse} for code in (400, 408, 413, 422, 500, 503, 504)}
 
     @app.post(
         "/v1/extract",
@@ -159,11 +171,11 @@ def _add_routes(app: FastAPI, batcher: MicroBatcher, limits: Limits, info: dict[
             examples = await asyncio.wait_for(batcher.submit(body.batch), limits.timeout_s)
         except TimeoutError:
             message = f"prediction took longer than {limits.timeout_s:g} s"
-            return JSONResponse(error_body("timeout", message), status_code=504)
+            return JSONResponse(error_body("timeout", "E306", message), status_code=504)
         except ShuttingDown as err:
-            return JSONResponse(error_body("unavailable", str(err)), status_code=503)
-        except Exception:  # the model failed: the batcher logged it; tell the client without internals
-            return JSONResponse(error_body("internal", "prediction failed"), status_code=500)
+            return JSONResponse(error_body("unavailable", "E307", str(err)), status_code=503)
+        except TextFailed as err:  # the batcher logged it (without the text); only this request fails
+            return _text_failed(err, "text" if body.text is not None else f"texts[{err.index}]")
         results = [_as_json(example) for example in examples]
         return JSONResponse(results[0] if body.text is not None else {"results": results})
 
@@ -180,97 +192,33 @@ def _add_routes(app: FastAPI, batcher: MicroBatcher, limits: Limits, info: dict[
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
-class BodyLimitMiddleware:
-    """Answer 413 to request bodies over ``max_bytes``, declared or actually sent.
-
-    The declared ``Content-Length`` is checked first (no reading); the body is then
-    read up to the limit and replayed to the app, so a client that lies about the
-    length or streams chunks cannot get more through.
-
-    Args:
-        app: The wrapped ASGI app.
-        max_bytes: Largest accepted body.
-
-    Example:
-        >>> BodyLimitMiddleware(app=None, max_bytes=10).max_bytes
-        10
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared == -1:
-            await _reply(scope, receive, send, 400, error_body("bad_request", "Content-Length is not a number"))
-            return
-        if declared is not None and declared > self.max_bytes:
-            await self._too_large(scope, receive, send)
-            return
-        body = await self._read(receive)
-        if body is None:  # the client disconnected
-            return
-        if len(body) > self.max_bytes:
-            await self._too_large(scope, receive, send)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        """The body, stopping as soon as it is over the limit."""
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_bytes:
-                break
-            more = message.get("more_body", False)
-        return b"".join(chunks)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body is larger than the limit of {self.max_bytes} bytes"
-        await _reply(scope, receive, send, 413, error_body("payload_too_large", message))
-
-
-def _content_length(scope: Scope) -> int | None:
-    """The declared body size, ``None`` when not declared, ``-1`` when not a number."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return -1
-    return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
-
-
-async def _reply(scope: Scope, receive: Receive, send: Send, status: int, body: dict[str, Any]) -> None:
-    # Closing the connection: the client may still be sending a body we will not read.
-    await JSONResponse(body, status_code=status, headers={"Connection": "close"})(scope, receive, send)
-
-
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's and Starlette's own errors (unparsable body, unknown path or method), in our shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 400:
+        kind, code, message = "bad_request", "E302", "the request body could not be read (is it UTF-8 JSON?)"
+    elif status == 404:
+        kind, code, message = "not_found", "E310", "no such path"
+    elif status == 405:
+        kind, code, message = "method_not_allowed", "E310", f"{request.method} is not allowed on this path"
+    else:
+        kind, code, message = "http_error", "E302", str(exc.detail)
+    return JSONResponse(error_body(kind, code, message), status_code=status, headers=exc.headers)
+
+
+def _text_failed(err: TextFailed, field: str) -> JSONResponse:
+    cause = err.error
+    if isinstance(cause, MrekitError):  # the model refused the input: the client's to fix
+        return JSONResponse(error_body("invalid_text", cause.code, cause.message, field=field), status_code=422)
+    # Without internals: the exception's message may hold paths, or the text itself.
+    message = f"prediction failed for {field}; other texts are not affected"
+    return JSONResponse(error_body("internal", "E308", message, field=field), status_code=500)
 
 
 def _as_json(result: Any) -> Any:

@@ -5,6 +5,11 @@ more to arrive (or until ``max_batch`` are pending), runs the model in a thread 
 the event loop keeps serving, and resolves each text's future. One worker means the
 model is never called concurrently, so it needs no locking.
 
+When ``predict`` raises for a batch of several texts, the batch is predicted again one
+text at a time, so one bad text (or one text the model chokes on) fails only the
+caller that sent it (:class:`TextFailed`), never its neighbours in the batch. Log lines
+name a failing text by a short hash and its length, never by its content.
+
 Example:
     >>> import asyncio
     >>> class Upper:
@@ -23,16 +28,63 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from mrekit.errors import warn
 
 logger = logging.getLogger(__name__)
 
 
 class ShuttingDown(RuntimeError):
     """Raised by :meth:`MicroBatcher.submit` once the batcher has stopped accepting texts."""
+
+
+class TextFailed(RuntimeError):
+    """Raised by :meth:`MicroBatcher.submit` when ``predict`` failed on one of the caller's texts.
+
+    Args:
+        index: Position of the (first) failing text in the caller's list.
+        error: What ``predict`` raised for it (``__cause__`` too).
+
+    Example:
+        >>> TextFailed(2, ValueError("x")).index
+        2
+    """
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(f"prediction failed for text {index} ({type(error).__name__})")
+        self.index = index
+        self.error = error
+
+
+def text_ref(text: str) -> str:
+    """How log lines name a text: a short hash and its length, never its content.
+
+    Example:
+        >>> text_ref("play muse")
+        'text sha256:793ca926b7fc (9 chars)'
+    """
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"text sha256:{digest} ({len(text)} chars)"
+
+
+def error_ref(err: BaseException) -> str:
+    """An exception's type and where it was raised, without its message (which may quote the text).
+
+    Example:
+        >>> error_ref(ValueError("secret"))
+        'ValueError'
+    """
+    frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ else []
+    if not frames:
+        return type(err).__name__
+    last = frames[-1]
+    return f"{type(err).__name__} at {last.filename}:{last.lineno} in {last.name}"
 
 
 @dataclass
@@ -93,8 +145,10 @@ class MicroBatcher:
         been predicted yet.
 
         Raises:
-            ShuttingDown: After :meth:`stop` was called.
-            Exception: Whatever ``predict`` raised for the batch these texts were in.
+            ShuttingDown: After :meth:`stop` was called, or when the batcher stopped
+                before these texts were predicted.
+            TextFailed: ``predict`` raised for one of ``texts`` even on its own; its
+                ``error`` is what it raised.
 
         Example:
             >>> batcher = MicroBatcher(lambda texts: [len(t) for t in texts])
@@ -109,7 +163,13 @@ class MicroBatcher:
         pending = [_Pending(text, loop.create_future()) for text in texts]
         for item in pending:
             self._queue.put_nowait(item)
-        return list(await asyncio.gather(*(p.future for p in pending)))
+        outcomes = await asyncio.gather(*(p.future for p in pending), return_exceptions=True)
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, ShuttingDown | asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                raise TextFailed(index, outcome) from outcome
+        return list(outcomes)
 
     async def stop(self, timeout_s: float | None = None) -> None:
         """Stop accepting texts, finish every text already queued, then end the worker.
@@ -173,31 +233,57 @@ class MicroBatcher:
             return None
 
     async def _run(self, batch: list[_Pending]) -> None:
-        texts = [p.text for p in batch]
-        self.batch_sizes.append(len(texts))
         # Kept until the batch is resolved, so a cancelled worker's batch can still be failed.
         self._inflight = batch
         try:
-            # In a thread: a forward pass takes milliseconds to seconds, and the
-            # event loop must keep accepting requests (and timing them out) meanwhile.
-            results = await asyncio.to_thread(self._predict, texts)
-            if len(results) != len(texts):
-                raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
-        except Exception as err:  # a failed batch fails its requests, never the worker
-            logger.exception("prediction failed for a batch of %d texts", len(texts))
-            self._resolve(batch, error=err)
+            results = await self._call(batch)
+        except Exception as err:  # a failed batch fails only its bad texts, never the worker
+            if len(batch) == 1:
+                self._fail_one(batch[0], err)
+            else:
+                warn(
+                    logger,
+                    "W300",
+                    f"prediction failed for a batch of {len(batch)} texts ({error_ref(err)}); "
+                    "predicting them one by one",
+                )
+                await self._run_one_by_one(batch)
+            self._inflight = []
             return
         self._resolve(batch, results=results)
 
-    def _resolve(self, batch: list[_Pending], *, results: Sequence[Any] = (), error: Exception | None = None) -> None:
-        self._inflight = []
-        for i, p in enumerate(batch):
-            if p.future.done():  # the caller gave up (timeout) meanwhile
+    async def _run_one_by_one(self, batch: list[_Pending]) -> None:
+        for item in batch:
+            if item.future.done():  # the caller gave up, or another of its texts failed
                 continue
-            if error is not None:
-                p.future.set_exception(error)
+            try:
+                (result,) = await self._call([item])
+            except Exception as err:
+                self._fail_one(item, err)
             else:
-                p.future.set_result(results[i])
+                if not item.future.done():
+                    item.future.set_result(result)
+
+    async def _call(self, batch: list[_Pending]) -> Sequence[Any]:
+        texts = [p.text for p in batch]
+        self.batch_sizes.append(len(texts))
+        # In a thread: a forward pass takes milliseconds to seconds, and the
+        # event loop must keep accepting requests (and timing them out) meanwhile.
+        results = await asyncio.to_thread(self._predict, texts)
+        if len(results) != len(texts):
+            raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
+        return results
+
+    def _fail_one(self, item: _Pending, err: Exception) -> None:
+        logger.error("prediction failed for %s: %s", text_ref(item.text), error_ref(err))
+        if not item.future.done():
+            item.future.set_exception(err)
+
+    def _resolve(self, batch: list[_Pending], *, results: Sequence[Any]) -> None:
+        self._inflight = []
+        for p, result in zip(batch, results, strict=True):
+            if not p.future.done():  # else the caller gave up (timeout) meanwhile
+                p.future.set_result(result)
 
     def _fail_left(self, err: Exception) -> None:
         """Fail the texts of an abandoned batch and everything still queued."""

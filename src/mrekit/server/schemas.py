@@ -1,9 +1,11 @@
 """Request and response bodies of the HTTP API, and the JSON shape of its errors.
 
-Every error response has ``{"error": {"type", "message", "field"}, "detail": ...}``;
-for 422 ``detail`` keeps FastAPI's list of ``{"loc", "msg", "type"}`` (plus ``field``,
-the location as one string such as ``texts[3]``), so clients written for FastAPI's
-default errors keep working.
+Every error response has ``{"error": {"type", "code", "message", "field"}, "detail": ...}``:
+``type`` is a short name (``validation_error``, ``timeout``, ...), ``code`` the stable
+mrekit error code (``E300``..., see :data:`mrekit.errors.CODES`) and ``field`` the
+request field at fault (``texts[3]``) when there is one. For 422 ``detail`` keeps
+FastAPI's list of ``{"loc", "msg", "type"}`` (plus ``field`` and ``code``), so clients
+written for FastAPI's default errors keep working. No error body echoes the request's text.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ class ExtractBatchResult(BaseModel):
 
 
 class ErrorInfo(BaseModel):
-    """What went wrong, and the request field at fault when there is one."""
+    """What went wrong, its stable code, and the request field at fault when there is one."""
 
     type: str
+    code: str
     message: str
     field: str | None = None
 
@@ -80,15 +83,15 @@ class ErrorResponse(BaseModel):
     detail: Any = None
 
 
-def error_body(kind: str, message: str, *, field: str | None = None, detail: Any = None) -> dict[str, Any]:
+def error_body(kind: str, code: str, message: str, *, field: str | None = None, detail: Any = None) -> dict[str, Any]:
     """An error response body.
 
     Example:
-        >>> error_body("timeout", "took too long")["error"]
-        {'type': 'timeout', 'message': 'took too long', 'field': None}
+        >>> error_body("timeout", "E306", "took too long")["error"]
+        {'type': 'timeout', 'code': 'E306', 'message': 'took too long', 'field': None}
     """
     return {
-        "error": {"type": kind, "message": message, "field": field},
+        "error": {"type": kind, "code": code, "message": message, "field": field},
         "detail": message if detail is None else detail,
     }
 
@@ -125,12 +128,35 @@ def limit_errors(request: ExtractRequest, *, max_text_chars: int, max_batch: int
         located = [(("body", "text"), request.text or "")]
     errors = []
     for loc, text in located:
-        if not text:
-            errors.append(_error(loc, "string_too_short", "the text is empty", min_length=1))
+        if not text.strip():  # whitespace only is as empty as "" to the model
+            message = "the text is empty" if not text else "the text is empty (only whitespace)"
+            errors.append(_error(loc, "string_too_short", message, min_length=1))
         elif len(text) > max_text_chars:
             message = f"text has {len(text)} characters, more than the limit of {max_text_chars}"
             errors.append(_error(loc, "string_too_long", message, max_length=max_text_chars))
+        elif (position := unencodable_at(text)) is not None:
+            message = (
+                f"the text has a lone surrogate (U+{ord(text[position]):04X}) at character {position}, "
+                "which is not valid Unicode text"
+            )
+            errors.append(_error(loc, "string_unicode", message, position=position))
     return errors
+
+
+def unencodable_at(text: str) -> int | None:
+    """The index of the first character that UTF-8 cannot encode (a lone surrogate), or ``None``.
+
+    JSON allows ``"\\ud800"``; Python decodes it to a lone surrogate, which tokenizers refuse.
+
+    Example:
+        >>> unencodable_at("ok"), unencodable_at("ab\\ud800c")
+        (None, 2)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None
 
 
 def validation_body(errors: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -138,17 +164,24 @@ def validation_body(errors: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Example:
         >>> body = validation_body([{"loc": ("body", "text"), "msg": "text is empty", "type": "string_too_short"}])
-        >>> body["error"]["message"], body["detail"][0]["field"]
-        ('text: text is empty', 'text')
+        >>> body["error"]["message"], body["error"]["code"], body["detail"][0]["field"]
+        ('text: text is empty', 'E300', 'text')
     """
     detail = []
     for err in errors:
         loc = list(err.get("loc", ()))
-        detail.append({"loc": loc, "msg": _clean(err), "type": err.get("type", "value_error"), "field": _field(err)})
+        kind = err.get("type", "value_error")
+        code = _CODES.get(kind, "E300")
+        detail.append({"loc": loc, "msg": _clean(err), "type": kind, "field": _field(err), "code": code})
     summary = "; ".join(f"{d['field']}: {d['msg']}" for d in detail[:5]) or "invalid request"
     if len(detail) > 5:
         summary += f"; and {len(detail) - 5} more"
-    return error_body("validation_error", summary, field=detail[0]["field"] if detail else None, detail=detail)
+    first = detail[0] if detail else {"field": None, "code": "E300"}
+    return error_body("validation_error", first["code"], summary, field=first["field"], detail=detail)
+
+
+#: Validation error types with a code of their own; the rest are ``E300``.
+_CODES = {"string_unicode": "E301", "json_invalid": "E302"}
 
 
 def _error(loc: tuple, kind: str, message: str, **ctx: Any) -> dict[str, Any]:

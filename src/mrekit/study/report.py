@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mrekit.formats._io import atomic_file
 from mrekit.stats import compute
 from mrekit.study.runs import StudyData
 from mrekit.study.verdict import REPORTED, combine, run_scores, verdicts
@@ -164,8 +165,7 @@ def plot_effects(report: dict[str, Any], path: str | Path) -> None:
     ax.set_xlabel("mre minus single level (points), 95% paired-bootstrap CI")
     ax.set_title("Mutual Reinforcement Effect per direction")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def plot_levels(report: dict[str, Any], path: str | Path) -> None:
@@ -190,16 +190,27 @@ def plot_levels(report: dict[str, Any], path: str | Path) -> None:
                 ax.set_xlim(max(0, min(means) - 5), min(100, max(means) + 2))
             ax.set_title(f"{name}: {metric}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_png(fig, path)
+
+
+def _save_png(fig: Any, path: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_file(path, overwrite=True, binary=True) as fh:
+            fig.savefig(fh, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 def write_report(report: dict[str, Any], output: str | Path) -> list[Path]:
     """Write ``report.json``, ``report.md``, ``effects.png`` and ``levels.png``; returns their paths."""
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (out / "report.md").write_text(markdown(report), encoding="utf-8")
+    # The report is rebuilt from the cached runs on every call: replacing it is the point.
+    with atomic_file(out / "report.json", overwrite=True) as fh:
+        fh.write(json.dumps(report, indent=2))
+    with atomic_file(out / "report.md", overwrite=True) as fh:
+        fh.write(markdown(report))
     plot_effects(report, out / "effects.png")
     plot_levels(report, out / "levels.png")
     return [out / n for n in ("report.json", "report.md", "effects.png", "levels.png")]

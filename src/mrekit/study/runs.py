@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrekit.formats import jsonl
+from mrekit.formats._io import atomic_file
 from mrekit.schema import Example
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def run_one(
     """Train and predict one run, or read its cached predictions; returns test predictions."""
     from mrekit.pipeline import MREModel
     from mrekit.training import TrainingArguments, device_name
+    from mrekit.training_checks import encoder_position_limit
 
     folder = run_folder(output, data.name, run.name, seed)
     cached = folder / "predictions.jsonl"
@@ -116,7 +118,9 @@ def run_one(
     train, dev, test = ([condition(ex) for ex in part] for part in (data.train, data.dev, data.test))
     started = time.perf_counter()
     args = TrainingArguments(**{**training, "seed": seed})
-    model = MREModel(mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=run.max_length)
+    # Gold-conditioned inputs are longer (256 subwords); an encoder with fewer positions caps them.
+    max_length = min(run.max_length, encoder_position_limit(encoder) or run.max_length)
+    model = MREModel(mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=max_length)
     model.fit(train, dev, args=args, output_dir=folder / "train")
     minutes = (time.perf_counter() - started) / 60
     predictions = model.predict([ex.text for ex in test])
@@ -136,8 +140,9 @@ def run_one(
         "parameters": sum(p.numel() for p in model.model_.parameters()),
         "model_mb": (folder / "train" / "model-best" / "model.safetensors").stat().st_size / 2**20,
     }
-    (folder / "run.json").write_text(json.dumps(record))
-    jsonl.write(predictions, cached)  # written last: its presence marks the run as finished
+    with atomic_file(folder / "run.json", overwrite=True) as fh:
+        fh.write(json.dumps(record))
+    jsonl.write(predictions, cached, overwrite=True)  # written last: its presence marks the run as finished
     return predictions
 
 
