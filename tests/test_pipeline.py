@@ -213,3 +213,28 @@ def test_save_refuses_an_existing_folder_unless_overwrite(trained, tmp_path):
     assert (saved / "model.safetensors").read_bytes() == weights
     assert model.save(tmp_path / "m", overwrite=True) == saved
     assert mrekit.load(saved).predict(["play muse"])[0].labels
+
+
+# --- issue 13: tuned multi-label thresholds reach the saved folder -----------------------------------------------
+
+
+def test_multi_label_thresholds_are_saved_in_model_best_and_its_onnx_export(tiny_encoder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from mrekit.formats import semeval
+
+    examples = list(semeval.read(Path(__file__).parent / "fixtures" / "absa_mini.xml"))
+    args = TrainingArguments(epochs=3, batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, seed=0)
+    model = MREModel(mode="mre", encoder=tiny_encoder).fit(examples, examples, args=args, output_dir=tmp_path / "run")
+    tuned = model.model_.config.thresholds
+    assert tuned is not None and len(tuned) == len(model.labels_)
+    folder = tmp_path / "run" / "model-best"
+    manifest = json.loads((folder / "mrekit.json").read_text())
+    assert manifest["config"]["thresholds"] == tuned
+    texts = [ex.text for ex in examples]
+    expected = [r.labels for r in model.predict(texts)]
+    loaded = mrekit.load(folder, backend="torch")
+    assert loaded.model_.config.thresholds == tuned
+    assert [r.labels for r in loaded.predict(texts)] == expected
+    loaded.export()
+    onnx = mrekit.load(folder, backend="onnx")
+    assert [r.labels for r in onnx.predict(texts)] == expected

@@ -282,7 +282,7 @@ class MREModel(StreamingPredictor):
         import tempfile
 
         from mrekit.models.encoder import load_encoder
-        from mrekit.models.serialization import load_model
+        from mrekit.models.serialization import load_model, save_model
         from mrekit.training import Trainer, TrainingArguments, seed_everything
         from mrekit.training_checks import check_training_data
 
@@ -311,11 +311,14 @@ class MREModel(StreamingPredictor):
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(model, tokenizer, args).train(train, dev, out, resume=resume, progress=progress)
-        self.model_, self.tokenizer_, _ = load_model(out / "model-best")
+        self.model_, self.tokenizer_, manifest = load_model(out / "model-best")
         self.path_ = out / "model-best"
         # A word-only model of multi-label data has text labels in its space but no text head.
         if config.multi_label and dev and self.model_.has_text:
             self.model_.config.thresholds = tune_thresholds(self, dev)
+            # The thresholds are part of the model: model-best must hold them, or predict,
+            # serve, evaluate and exports of the folder would decide at 0.5.
+            save_model(self.model_, self.tokenizer_, self.path_, extra=_saved_extra(manifest), overwrite=True)
         return self
 
     @classmethod
@@ -395,6 +398,11 @@ class MREModel(StreamingPredictor):
     def labels_(self) -> list[str]:
         """The text labels, in column order of :meth:`predict_proba`."""
         return list(self._fitted().config.text_labels)
+
+
+def _saved_extra(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest facts that the trainer added (kept when model-best is written again)."""
+    return {key: manifest[key] for key in ("training",) if key in manifest}
 
 
 def _is_int(value: Any) -> bool:
