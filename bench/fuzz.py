@@ -255,10 +255,10 @@ def fuzz_files(target: str, seconds: float, work: Path) -> Tally:
 def tiny_model(work: Path) -> Any:
     """A tiny model trained in seconds on the bundled test fixture (no download)."""
     import mrekit
+    from mrekit.encoder.backbone import make_tiny_encoder
+    from mrekit.encoder.model import MREModel
     from mrekit.formats import bio
-    from mrekit.models.encoder import make_tiny_encoder
-    from mrekit.pipeline import MREModel
-    from mrekit.training import TrainingArguments
+    from mrekit.trainer import TrainingArguments
 
     examples = list(bio.read(ROOT.parent / "tests" / "fixtures" / "bio_mini"))
     encoder = make_tiny_encoder(work / "encoder", [ex.text for ex in examples])

@@ -13,6 +13,10 @@ Usage (from the repository root, with ../shared/data beside it):
     .venv/bin/python bench/joint.py --datasets snips --modes mre --seeds 0
     .venv/bin/python bench/joint.py --aggregate-only                 # rebuild joint.json/md from runs
 
+The recipes (data, model settings, epochs, learning rate, batch size) are the config
+files bench/configs/<dataset>.toml, which `mrekit train` runs as they are; the mode,
+seed, threads, device and --epochs of a run are dotted overrides on top of them.
+
 Never tunes on test: model selection and multi-label thresholds use dev
 (SemEval has no dev split: a fixed 10% of train, seed 0; Stockmark has no split:
 a fixed 80/10/10 split, seed 0).
@@ -23,53 +27,67 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from _common import run_meta
 
-from mrekit.formats import bio, semeval, stockmark
+from mrekit.config import apply_overrides, read_config
+from mrekit.datasets import read_data
+from mrekit.encoder.model import MREModel
 from mrekit.metrics import evaluate, summarize
-from mrekit.pipeline import MREModel
-from mrekit.training import TrainingArguments, device_name
+from mrekit.runtime import device_name
+from mrekit.trainer import TrainingArguments
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 RUNS = RESULTS / "joint_runs"
 METRICS = ("text_accuracy", "text_macro_f1", "span_f1", "frame_accuracy", "train_minutes", "model_mb", "parameters")
 
-#: Per data set: epochs, encoder learning rate, batch size (chosen on dev, see README).
-RECIPES = {
-    "snips": {"epochs": 6, "learning_rate": 2e-4, "batch_size": 32},
-    "atis": {"epochs": 10, "learning_rate": 2e-4, "batch_size": 32},
-    "semeval14_restaurants": {"epochs": 10, "learning_rate": 1e-4, "batch_size": 16},
-    "stockmark_ja": {"epochs": 8, "learning_rate": 2e-4, "batch_size": 32},
-}
+#: One recipe per data set: bench/configs/<name>.toml (epochs, learning rate, batch size chosen on dev).
+CONFIGS = ROOT / "configs"
+DATASETS = ("snips", "atis", "semeval14_restaurants", "stockmark_ja")
+#: The configs' data paths start with this (relative to the repository root); --data replaces it.
+DATA_PREFIX = "../shared/data/"
+#: The model settings of a config (those of ``mrekit train``).
+MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers")
 
 
-def split(examples: list, fractions: tuple[float, ...], seed: int = 0) -> list[list]:
-    """A fixed, seeded split into consecutive shares."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    out, start = [], 0
-    for i, share in enumerate(fractions):
-        end = len(order) if i == len(fractions) - 1 else start + round(share * len(order))
-        out.append([examples[j] for j in order[start:end]])
-        start = end
-    return out
+def bench_config(name: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The config file of data set ``name``, with dotted ``overrides`` applied on top."""
+    path = CONFIGS / f"{name}.toml"
+    if not path.is_file():
+        raise SystemExit(f"unknown data set {name} (no bench/configs/{name}.toml)")
+    return apply_overrides(read_config(path), overrides or {})
+
+
+def recipe(name: str) -> dict:
+    """The ``[training]`` table of a data set's config (epochs, learning rate, batch size)."""
+    return bench_config(name)["training"]
+
+
+def word_only(config: Mapping[str, Any]) -> bool:
+    """Whether a data set is learnt at the word level only (its mode stays the config's: isolated)."""
+    return list(config.get("levels", ["text", "word"])) == ["word"]
+
+
+def locate(spec: str | Mapping[str, Any], data: Path) -> str | dict:
+    """A data spec of a config: ``../shared/data/`` paths under ``data``, other relative paths from the repo root."""
+    table = dict(spec) if isinstance(spec, Mapping) else {"path": spec}
+    path = str(table["path"])
+    if path.startswith(DATA_PREFIX):
+        table["path"] = str(data / path[len(DATA_PREFIX) :])
+    elif not Path(path).is_absolute() and (ROOT.parent / path).exists():
+        table["path"] = str(ROOT.parent / path)
+    return table if isinstance(spec, Mapping) else table["path"]
 
 
 def load_dataset(name: str, data: Path) -> tuple[list, list, list]:
-    """(train, dev, test) examples of a benchmark data set."""
-    if name in ("snips", "atis"):
-        return tuple(list(bio.read(data / name / part)) for part in ("train", "dev", "test"))
-    if name == "semeval14_restaurants":
-        train, dev = split(list(semeval.read(data / "semeval14" / "Restaurants_Train_v2.xml")), (0.9, 0.1))
-        return train, dev, list(semeval.read(data / "semeval14" / "Restaurants_Test_Gold.xml"))
-    if name == "stockmark_ja":
-        return tuple(split(list(stockmark.read(data / "stockmark_ner_ja" / "ner.json")), (0.8, 0.1, 0.1)))
-    raise SystemExit(f"unknown data set {name}")
+    """(train, dev, test) examples of a benchmark data set, as its config names them."""
+    config = bench_config(name)
+    return tuple(read_data(locate(config[part], data), field=part) for part in ("train", "dev", "test"))
 
 
 def run_one(
@@ -86,20 +104,24 @@ def run_one(
     """Train and test one (data set, mode, seed); returns the run record."""
     train, dev, test = load_dataset(name, data)
     train = train[:max_train]
-    recipe = dict(RECIPES[name], seed=seed, threads=None, device=device)
-    if epochs:
-        recipe["epochs"] = epochs
-    levels = ["word"] if name == "stockmark_ja" else ["text", "word"]
     # Variants after "+": "crf" (a CRF word head, to choose the decoder by measurement)
     # and "L<n>" (only the encoder's first n layers: the fast student of bench/speed.py).
     base_mode, *variants = mode.split("+")
     layers = next((int(v[1:]) for v in variants if v.startswith("L")), None)
-    model_mode = "isolated" if name == "stockmark_ja" else base_mode
+    config = bench_config(name)
+    overrides: dict[str, Any] = {"training.seed": seed, "training.threads": None, "training.device": device}
+    if epochs:
+        overrides["training.epochs"] = epochs
+    if not word_only(config):  # a word-level-only data set keeps its config's mode (isolated)
+        overrides["mode"] = base_mode
+    overrides.update(encoder=encoder, use_crf="crf" in variants, encoder_layers=layers)
+    config = apply_overrides(config, overrides)
+    recipe = config["training"]
     out = ROOT / "runs" / f"{name}-{mode}-{seed}"
     started = time.perf_counter()
-    model = MREModel(
-        mode=model_mode, encoder=encoder, levels=levels, use_crf="crf" in variants, encoder_layers=layers
-    ).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
+    model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config}).fit(
+        train, dev, args=TrainingArguments(**recipe), output_dir=out
+    )
     minutes = (time.perf_counter() - started) / 60
     scores = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=0)
     weights = out / "model-best" / "model.safetensors"
@@ -132,7 +154,7 @@ def from_study(folder: Path, data: Path) -> list[Path]:
 
     parts = {"isolated": ("text_only", "word_only"), "shared": ("shared",), "mre": ("mre",)}
     written = []
-    for name in RECIPES:
+    for name in DATASETS:
         if not (folder / "runs" / name).is_dir():
             continue
         test = load_dataset(name, data)[2]
@@ -150,7 +172,7 @@ def from_study(folder: Path, data: Path) -> list[Path]:
                     "dataset": name,
                     "mode": mode,
                     "seed": seed,
-                    "recipe": dict(RECIPES[name], seed=seed),
+                    "recipe": bench_config(name, {"training.seed": seed})["training"],
                     "n_test": len(test),
                     "test": {k: v for k, v in scores.items() if isinstance(v, float)},
                     "train_minutes": sum(i["train_minutes"] for i in infos),
@@ -193,7 +215,7 @@ def aggregate(command: str) -> dict:
     results["_meta"] = run_meta(
         command,
         encoder="all-MiniLM-L6-v2 (bundled, 22.7M parameters)",
-        recipes=RECIPES,
+        recipes={name: recipe(name) for name in DATASETS},
         threads="torch default (all cores)",
         seeds_on_gpu=on_gpu,
         devices="seeds listed in seeds_on_gpu trained on a lent NVIDIA GPU (same recipe and splits, fp32); "
@@ -232,7 +254,7 @@ def _cell(row: dict, metric: str, scale: float = 100.0, digits: int = 2) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["snips", "atis", "semeval14_restaurants", "stockmark_ja"])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--modes", nargs="+", default=["isolated", "shared", "mre"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
@@ -247,7 +269,7 @@ def main() -> None:
     RUNS.mkdir(parents=True, exist_ok=True)
     if not args.aggregate_only:
         for name in args.datasets:
-            modes = ["word_only"] if name == "stockmark_ja" else args.modes
+            modes = ["word_only"] if word_only(bench_config(name)) else args.modes
             for mode in modes:
                 for seed in args.seeds:
                     target = RUNS / f"{name}-{mode}-{seed}.json"

@@ -2,8 +2,8 @@
 
 Runs the six runs of ``mrekit study`` (text_only, word_only, shared, mre and the two
 gold-conditioned runs) with 3 seeds on each data set, with the data set's recipe
-from ``bench/joint.py`` (so ``shared``/``mre`` here are the joint benchmark's runs)
-and the same train/dev/test parts, then writes the study report:
+``bench/configs/<dataset>.toml`` of ``bench/joint.py`` (so ``shared``/``mre`` here are
+the joint benchmark's runs) and the same train/dev/test parts, then writes the study report:
 
     bench/results/study/report.json, report.md, effects.png, levels.png
     bench/results/study/runs/<dataset>/<run>-seed<k>/{predictions.jsonl,run.json}   (the cache)
@@ -35,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from joint import RECIPES, load_dataset
+from joint import bench_config, load_dataset, recipe
 
 from mrekit.study import RUNS
 from mrekit.study.report import build_report, write_report
@@ -56,10 +56,10 @@ def study_data(name: str, data: Path, max_train: int | None = None) -> StudyData
 
 def training(name: str, settings: dict) -> dict:
     """The data set's recipe: the same budget for all six runs."""
-    recipe = {**RECIPES[name], "device": settings["device"], "threads": settings["threads"]}
+    overrides = {"training.device": settings["device"], "training.threads": settings["threads"]}
     if settings.get("epochs"):
-        recipe["epochs"] = settings["epochs"]
-    return recipe
+        overrides["training.epochs"] = settings["epochs"]
+    return bench_config(name, overrides)["training"]
 
 
 def work(job: tuple, settings: dict) -> tuple[tuple, str, float]:
@@ -145,7 +145,7 @@ def report(datasets: list[str], runs: list[str], seeds: list[int], args: argpars
         json.loads(path.read_text()).get("device", "cpu") for path in args.output.glob("runs/*/*/run.json")
     )
     built["_meta"].update(
-        recipes={n: RECIPES[n] for n in datasets}, seeds=seeds, splits="as bench/joint.py", trained_on=dict(devices)
+        recipes={n: recipe(n) for n in datasets}, seeds=seeds, splits="as bench/joint.py", trained_on=dict(devices)
     )
     write_report(built, args.output)
     logging.info("report written to %s", args.output / "report.md")

@@ -31,7 +31,7 @@ def ja_examples():
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory, snips_mini, ja_examples):
     """A tiny random BERT with a WordPiece vocabulary trained on the fixture texts."""
-    from mrekit.models.encoder import make_tiny_encoder
+    from mrekit.encoder.backbone import make_tiny_encoder
 
     texts = [ex.text for ex in snips_mini + ja_examples]
     return make_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), texts)

@@ -8,6 +8,7 @@ The codes are part of the public API: tests and users may match on them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,8 +85,14 @@ WARNINGS: dict[str, str] = {
     "W102": "dev labels that never occur in train",
     "W103": "labels outside the model's label space were ignored",
     "W104": "the selection metric does not fit the model's levels",
+    "W105": "a text longer than max_length was truncated at prediction (meta['truncated'])",
     "W110": "stale temporary files of an interrupted run were removed",
+    "W201": "generative targets: entities off token boundaries were trained as the covering tokens",
+    "W202": "generative targets: entities beyond max_source_length were trained as their string",
+    "W203": "generative targets were cut at max_target_length",
     "W300": "a micro-batch failed; its texts were predicted one by one",
+    "W301": "a new connection was closed: the server holds its limit of connections",
+    "W302": "the micro-batcher did not drain in time at shutdown; the rest was cancelled",
 }
 
 
@@ -103,8 +110,23 @@ def warn(logger: logging.Logger, code: str, message: str) -> str:
     return line
 
 
-class MrekitError(Exception):
+def describe_text(text: str) -> str:
+    """A text named in a log line without its content: a short hash and its length.
+
+    Logs of a server must not hold user text; the hash still lets one find the text.
+
+    Example:
+        >>> describe_text("play muse")
+        'text 793ca926 (9 chars)'
+    """
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"text {digest} ({len(text)} chars)"
+
+
+class MrekitError(ValueError):
     """An error caused by the user's input, with a stable code and location.
+
+    A subclass of :class:`ValueError`, so callers may catch bad input idiomatically.
 
     Args:
         code: A key of :data:`CODES`, e.g. ``"E110"``.

@@ -191,3 +191,34 @@ def test_train_config_that_is_a_list(tmp_path):
     path.write_text("[]")
     result = run("train", path, "--output", tmp_path / "run")
     assert result.exit_code == 1 and "[E183]" in result.output and "a config holds a table of settings" in result.output
+
+
+# --- issue 13: config files with dotted overrides, engines from the registry ---------------------------------
+
+
+def test_train_config_file_with_dotted_overrides(tmp_path, fixtures, tiny_encoder):
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'train = "{fixtures / "bio_mini"}"\nmode = "shared"\nencoder = "{tiny_encoder}"\n'
+        "[training]\nepochs = 5\nbatch_size = 4\nlearning_rate = 0.001\n"
+    )
+    out = tmp_path / "run"
+    result = run("train", config, "--training.epochs", 2, "--training.seed=7", "--crf", "--output", out)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]  # --training.epochs 2 beat the file's 5
+    manifest = json.loads((out / "model-best" / "mrekit.json").read_text())
+    assert manifest["engine"] == "encoder"
+    assert manifest["training"]["arguments"]["seed"] == 7 and manifest["training"]["arguments"]["batch_size"] == 4
+    assert manifest["config"]["use_crf"] is True and manifest["config"]["mode"] == "shared"
+
+
+def test_train_unknown_engine_or_override_is_a_coded_error(tmp_path, fixtures):
+    base = ("train", "--train", fixtures / "bio_mini", "--output", tmp_path / "o")
+    result = run(*base, "--engine", "rules")
+    assert result.exit_code == 1 and "[E183]" in result.output and "encoder, generative" in result.output
+    result = run(*base, "--training.epochz", 2)
+    assert result.exit_code == 1 and "[E183]" in result.output and "epochz" in result.output
+    result = run(*base, "training.epochs")
+    assert result.exit_code == 1 and "[E1" in result.output
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from mrekit import Event, Example, MrekitError, Relation, Span, formats
 from mrekit.formats import giellm, oiellm
-from mrekit.formats.generative import (
+from mrekit.formats.giellm import parse_giellm, render_giellm
+from mrekit.formats.items import (
     EventItem,
     ParsedOutput,
     RelationItem,
@@ -21,7 +22,6 @@ from mrekit.formats.generative import (
     resolve,
     to_example,
 )
-from mrekit.formats.giellm import parse_giellm, render_giellm
 from mrekit.formats.oiellm import parse_oiellm, render_oiellm
 
 SNIPS = Example(

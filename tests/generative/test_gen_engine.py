@@ -9,8 +9,9 @@ import pytest
 import mrekit
 from mrekit import Example, MrekitError, Span
 from mrekit.generative import GenerativeArguments, GenerativeModel
-from mrekit.generative.serialization import SETTINGS, is_generative_folder
+from mrekit.generative.serialization import SETTINGS
 from mrekit.integrity import canonical_sha256
+from mrekit.predictor import engine_of
 
 TEXTS = ["play the new album by muse", "what will the weather be in paris", "book a table for 2 at 10:30 pm"]
 
@@ -45,7 +46,7 @@ def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
 
 def test_mrekit_load_dispatches_on_the_manifest(fitted):
     model, out = fitted
-    assert is_generative_folder(out) and is_generative_folder(out / "model-best")
+    assert engine_of(out) == engine_of(out / "model-best") == "generative"
     nlp = mrekit.load(out)  # a run folder: its model-best
     assert isinstance(nlp, GenerativeModel)
     doc = nlp(TEXTS[0])
@@ -169,3 +170,46 @@ def test_lora_trains_adapters_and_saves_a_plain_model(tiny_causal_lm, gen_train,
     names = json.loads((tmp_path / "model-best" / "model" / "config.json").read_text())["architectures"]
     assert names == ["GPT2LMHeadModel"]
     assert all(p.meta["format_ok"] for p in model.predict(TEXTS))
+
+
+def test_the_one_trainer_resumes_a_killed_generative_run_exactly(gen_train, tiny, tmp_path, monkeypatch):
+    """Issue 13: the generative engine trains through mrekit.trainer, so it checkpoints and resumes too."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    import mrekit.trainer.loop as loop
+
+    args = GenerativeArguments(epochs=3, batch_size=8, learning_rate=3e-3, max_target_length=32, seed=2, threads=1)
+    GenerativeModel(scratch=tiny).fit(gen_train[:16], gen_train[:4], args=args, output_dir=tmp_path / "full")
+
+    class Killed(Exception):
+        pass
+
+    original = loop.Trainer._save_checkpoint
+
+    def die_after_epoch_one(self, folder, optimizer, scheduler, state):
+        original(self, folder, optimizer, scheduler, state)
+        if state["epoch"] == 1:
+            raise Killed
+
+    monkeypatch.setattr(loop.Trainer, "_save_checkpoint", die_after_epoch_one)
+    with pytest.raises(Killed):
+        GenerativeModel(scratch=tiny).fit(gen_train[:16], gen_train[:4], args=args, output_dir=tmp_path / "cut")
+    monkeypatch.setattr(loop.Trainer, "_save_checkpoint", original)
+    GenerativeModel(scratch=tiny).fit(
+        gen_train[:16], gen_train[:4], args=args, output_dir=tmp_path / "cut", resume=True
+    )
+    full = load_file(str(tmp_path / "full" / "checkpoint" / "state.safetensors"))
+    cut = load_file(str(tmp_path / "cut" / "checkpoint" / "state.safetensors"))
+    assert full.keys() == cut.keys()
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+    with pytest.raises(MrekitError) as err:  # another seed is another run
+        other = GenerativeArguments(**{**args.to_dict(), "seed": 3})
+        GenerativeModel(scratch=tiny).fit(
+            gen_train[:16], gen_train[:4], args=other, output_dir=tmp_path / "cut", resume=True
+        )
+    assert err.value.code == "E189" and "seed 2 -> 3" in err.value.message

@@ -5,7 +5,7 @@ import pytest
 from mrekit import Example, MrekitError, Relation, Span
 from mrekit.formats.giellm import parse_giellm
 from mrekit.formats.oiellm import parse_oiellm
-from mrekit.generative.gold import merge_with_gold, render_pair
+from mrekit.generative.conditioning import merge_with_gold, render_pair
 from mrekit.generative.spec import EntityRef, OutputSpec
 
 EX = Example("play muse at 10:30 pm", labels=["PlayMusic"], spans=[Span(13, 21, "time"), Span(5, 9, "artist")], id="7")

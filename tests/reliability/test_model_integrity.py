@@ -18,10 +18,10 @@ import torch
 
 import mrekit
 from mrekit import MrekitError
+from mrekit.encoder.backbone import load_encoder
+from mrekit.encoder.joint import JointConfig, JointModel
+from mrekit.encoder.serialization import FORMAT_VERSION, load_model, save_model
 from mrekit.integrity import canonical_sha256, hash_folder
-from mrekit.models.encoder import load_encoder
-from mrekit.models.joint import JointConfig, JointModel
-from mrekit.models.serialization import FORMAT_VERSION, load_model, save_model
 
 TINY_T5 = {"vocab_size": 400, "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "dropout": 0.0}
 
@@ -94,7 +94,7 @@ def saved(tiny_encoder, tmp_path_factory) -> Path:
 def exported(tiny_encoder, tmp_path_factory) -> tuple[Path, Path]:
     """Two different tiny models, each saved and exported to ONNX (fp32 and int8)."""
     pytest.importorskip("onnxruntime")
-    from mrekit.backends import export_onnx
+    from mrekit.encoder.onnx import export_onnx
 
     folders = []
     for seed in (1, 2):
@@ -353,7 +353,7 @@ def test_onnx_planted_in_a_folder_without_export_is_refused(exported, saved, tmp
 
 
 def test_truncated_onnx_is_refused(exported, tmp_path):
-    from mrekit.backends import OnnxBackend
+    from mrekit.encoder.onnx import OnnxBackend
 
     folder = _copy(exported[0], tmp_path)
     onnx = folder / "model.int8.onnx"
@@ -486,7 +486,7 @@ def test_corrupt_generative_manifest_shows_the_version_type(generative, tmp_path
 
 
 def test_the_default_encoder_is_still_pinned(monkeypatch):
-    import mrekit.models.encoder as enc
+    import mrekit.encoder.backbone as enc
 
     enc.default_encoder_path.cache_clear()
     monkeypatch.setattr(enc, "MINILM_SHA256", "0" * 64)

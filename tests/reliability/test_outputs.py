@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from mrekit import outputs as _io
 from mrekit.cli import app
 from mrekit.errors import MrekitError
-from mrekit.formats import _io, jsonl
-from mrekit.formats._io import MARKER, atomic_dir, atomic_file, clean_stale_temps, recover_swap
+from mrekit.formats import jsonl
+from mrekit.outputs import MARKER, atomic_dir, atomic_file, clean_stale_temps, recover_swap
 from mrekit.schema import Example, Span
 
 runner = CliRunner()

@@ -21,11 +21,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import mrekit.training as training
+import mrekit.encoder.training as encoder_training
+import mrekit.trainer.loop as training
 from mrekit import MrekitError
-from mrekit.pipeline import MREModel
+from mrekit.encoder.model import MREModel
 from mrekit.schema import Example, Span
-from mrekit.training import TrainingArguments
+from mrekit.trainer import TrainingArguments
 
 FAST = dict(batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=3)
 ARGS = TrainingArguments(epochs=3, **FAST)
@@ -77,7 +78,11 @@ def _crashing(original, when, is_target):
 
 #: The writes of an epoch, in their order, and how to tell the one of epoch 2.
 TARGETS = {
-    "model-best": (training, "save_model", lambda model, tok, folder, **kw: kw["extra"]["training"]["epoch"] == 2),
+    "model-best": (
+        encoder_training,
+        "save_model",
+        lambda model, tok, folder, **kw: kw["extra"]["training"]["epoch"] == 2,
+    ),
     "metrics": (training, "write_metrics", lambda out, records: len(records) == 2),
     "checkpoint": (training.Trainer, "_save_checkpoint", lambda self, folder, opt, sched, state: state["epoch"] == 2),
 }
@@ -126,9 +131,9 @@ def test_kill_while_writing_the_checkpoint_leaves_no_duplicate_epoch(fixtures, t
         import os, signal
         import safetensors.torch
         from mrekit.formats import bio
-        from mrekit.pipeline import MREModel
-        from mrekit.training import TrainingArguments
-        import mrekit.training as training
+        from mrekit.encoder.model import MREModel
+        from mrekit.trainer import TrainingArguments
+        import mrekit.trainer.loop as training
 
         original = training.Trainer._save_checkpoint
         def half_then_die(self, folder, optimizer, scheduler, state):

@@ -48,14 +48,14 @@ def test_cli_reports_e132_and_exits_1(monkeypatch, tmp_path):
 def test_serve_loads_the_model_and_runs_uvicorn_with_the_limits(monkeypatch, tmp_path):
     import uvicorn
 
-    import mrekit.pipeline
+    import mrekit.cli.serve
 
     class Model:
         def predict(self, texts):
             return []
 
     calls = {}
-    monkeypatch.setattr(mrekit.pipeline, "load", lambda folder, backend="auto": calls.setdefault("model", Model()))
+    monkeypatch.setattr(mrekit.cli.serve, "load", lambda folder, backend="auto": calls.setdefault("model", Model()))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
     serve.serve(tmp_path, "127.0.0.1", 8123, max_batch=7, timeout_s=3.0)
     assert (calls["host"], calls["port"]) == ("127.0.0.1", 8123)
@@ -82,10 +82,10 @@ def no_model_no_server(monkeypatch):
     """``mrekit serve`` with a fake loader and a uvicorn that records instead of serving."""
     import uvicorn
 
-    import mrekit.pipeline
+    import mrekit.cli.serve
 
     calls: dict = {}
-    monkeypatch.setattr(mrekit.pipeline, "load", lambda folder, backend="auto": _Model())
+    monkeypatch.setattr(mrekit.cli.serve, "load", lambda folder, backend="auto": _Model())
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
     return calls
 

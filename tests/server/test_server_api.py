@@ -16,10 +16,10 @@ pytest.importorskip("fastapi", reason="the server extra (fastapi) is not install
 from fastapi.testclient import TestClient  # noqa: E402
 
 import mrekit  # noqa: E402
-from mrekit.pipeline import MREModel  # noqa: E402
+from mrekit.encoder.model import MREModel  # noqa: E402
 from mrekit.schema import Example, Span  # noqa: E402
 from mrekit.server.app import STATIC, create_app  # noqa: E402
-from mrekit.training import TrainingArguments  # noqa: E402
+from mrekit.trainer import TrainingArguments  # noqa: E402
 
 LOCAL = "http://localhost"  # the Host allow-list answers localhost by default
 SENTENCE = "add sabrina salerno to the grime instrumentals playlist"

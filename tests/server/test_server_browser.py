@@ -20,9 +20,9 @@ pytest.importorskip("fastapi", reason="the server extra (fastapi) is not install
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
 
 import mrekit  # noqa: E402
-from mrekit.pipeline import MREModel  # noqa: E402
+from mrekit.encoder.model import MREModel  # noqa: E402
 from mrekit.server.app import create_app  # noqa: E402
-from mrekit.training import TrainingArguments  # noqa: E402
+from mrekit.trainer import TrainingArguments  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

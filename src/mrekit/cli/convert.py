@@ -9,7 +9,7 @@ import typer
 
 from mrekit import datasets, formats
 from mrekit.cli._ui import cli_errors, console, err_console, progress
-from mrekit.formats._io import check_output_dir, check_output_file
+from mrekit.outputs import check_output_dir, check_output_file
 
 
 def convert(

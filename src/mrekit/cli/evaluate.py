@@ -11,6 +11,8 @@ from rich.table import Table
 
 from mrekit import datasets, formats
 from mrekit.cli._ui import cli_errors, console
+from mrekit.metrics import evaluate, match_predictions
+from mrekit.predictor import load
 
 #: The headline metrics, in display order, with their names in the table.
 HEADLINE = {
@@ -45,7 +47,6 @@ def evaluate_files(
         >>> evaluate_files("snips:test", "snips:test", bootstrap=0)["frame_accuracy"]
         1.0
     """
-    from mrekit.metrics import evaluate, match_predictions
 
     gold_examples = _read(gold, gold_format)
     pred_examples = _read(pred, pred_format)
@@ -61,8 +62,6 @@ def evaluate_model(
     Example:
         >>> evaluate_model("runs/snips/model-best", "snips:test")["frame_accuracy"]  # doctest: +SKIP
     """
-    from mrekit.metrics import evaluate
-    from mrekit.pipeline import load
 
     gold = _read(data, data_format)
     nlp = load(model_dir)

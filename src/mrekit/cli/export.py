@@ -13,6 +13,7 @@ import typer
 
 from mrekit.cli._ui import cli_errors, console
 from mrekit.errors import MrekitError
+from mrekit.predictor import engine_of, load
 
 
 def export(model_dir: str | Path, *, fmt: str = "onnx", quantize: str | None = None) -> list[Path]:
@@ -26,9 +27,6 @@ def export(model_dir: str | Path, *, fmt: str = "onnx", quantize: str | None = N
     Example:
         >>> export("runs/snips/model-best", quantize="int8")  # doctest: +SKIP
     """
-    from mrekit.generative.serialization import is_generative_folder
-    from mrekit.pipeline import load
-
     if fmt != "onnx":
         raise MrekitError("E130", f"unknown export format {fmt!r}", hint="use --format onnx")
     if quantize not in (None, "int8"):
@@ -38,10 +36,10 @@ def export(model_dir: str | Path, *, fmt: str = "onnx", quantize: str | None = N
         import onnxruntime  # noqa: F401
     except ImportError:
         raise MrekitError("E132", "ONNX export needs onnx and onnxruntime", hint="pip install mrekit[onnx]") from None
-    if is_generative_folder(model_dir):
+    if engine_of(model_dir) != "encoder":
         raise MrekitError(
             "E181",
-            "ONNX export covers the encoder engine only; this is a generative model",
+            f"ONNX export covers the encoder engine only; this is a {engine_of(model_dir)} model",
             path=model_dir,
             hint="run the generative model with PyTorch (mrekit predict)",
         )

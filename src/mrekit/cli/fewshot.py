@@ -11,7 +11,12 @@ from rich.table import Table
 
 from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
-from mrekit.formats._io import atomic_file, check_output_file
+from mrekit.errors import MrekitError
+from mrekit.fewshot import FewShotConfig, run_fewshot
+from mrekit.fewshot.experiment import METHODS
+from mrekit.outputs import atomic_file, check_output_file
+from mrekit.schema import Example
+from mrekit.study.data import load_study_data
 
 
 def fewshot(
@@ -34,11 +39,6 @@ def fewshot(
     Raises:
         MrekitError: ``E183`` for an unknown method or a ``file`` method without a verbalizer file.
     """
-    from mrekit.errors import MrekitError
-    from mrekit.fewshot import FewShotConfig, run_fewshot
-    from mrekit.fewshot.experiment import METHODS
-    from mrekit.schema import Example
-    from mrekit.study.data import load_study_data
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

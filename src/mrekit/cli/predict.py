@@ -8,9 +8,12 @@ from typing import Annotated
 
 import typer
 
+from mrekit.cli._data import read_examples
 from mrekit.cli._ui import cli_errors, console
+from mrekit.files import iter_lines
 from mrekit.formats import jsonl
-from mrekit.formats._io import check_output_file, iter_lines
+from mrekit.outputs import check_output_file
+from mrekit.predictor import load
 from mrekit.schema import Example
 
 
@@ -19,7 +22,6 @@ def read_inputs(spec: str | Path) -> list[Example]:
     path = Path(spec)
     if path.suffix == ".txt":
         return [Example(line, id=str(n)) for n, line in iter_lines(path) if line.strip()]
-    from mrekit.cli._data import read_examples
 
     return read_examples(spec)
 
@@ -41,7 +43,6 @@ def predict(
     Example:
         >>> predict("runs/snips/model-best", "texts.txt", "pred.jsonl")  # doctest: +SKIP
     """
-    from mrekit.pipeline import load
 
     if output is not None and str(output) != "-":
         check_output_file(output, overwrite=overwrite, inputs=[inputs])

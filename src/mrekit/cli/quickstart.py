@@ -10,6 +10,11 @@ import typer
 
 from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
+from mrekit.cli.evaluate import _print
+from mrekit.datasets import load_builtin
+from mrekit.encoder.model import MREModel
+from mrekit.metrics import evaluate
+from mrekit.trainer import TrainingArguments
 
 EXAMPLES = [
     "play the new album by muse on spotify",
@@ -32,10 +37,6 @@ def quickstart(
     Returns:
         The test report of :func:`mrekit.metrics.evaluate`, with ``train_minutes`` added.
     """
-    from mrekit.datasets import load_builtin
-    from mrekit.metrics import evaluate
-    from mrekit.pipeline import MREModel
-    from mrekit.training import TrainingArguments
 
     train = load_builtin("snips", "train")[:max_train]
     dev, test = load_builtin("snips", "dev"), load_builtin("snips", "test")
@@ -71,7 +72,6 @@ def command(
     encoder: Annotated[str | None, typer.Option(help="Local encoder folder instead of the bundled MiniLM.")] = None,
 ) -> None:
     """Train an mre model on the bundled SNIPS data, evaluate it on SNIPS test, show predictions, save it."""
-    from mrekit.cli.evaluate import _print
 
     console.print(
         f"[bold]mrekit quickstart[/]: joint intent + slot model (mode mre, bundled MiniLM) on SNIPS, {epochs} epochs. "

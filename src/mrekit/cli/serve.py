@@ -12,6 +12,7 @@ import typer
 
 from mrekit.cli._ui import cli_errors, console
 from mrekit.errors import MrekitError
+from mrekit.predictor import load
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ def build_app(model_dir: str | Path, *, backend: str = "auto", **settings: Any) 
         >>> app = build_app("runs/snips/model-best", max_batch=32)  # doctest: +SKIP
     """
     require_server_deps()
-    from mrekit.pipeline import load
     from mrekit.server.app import create_app
 
     return create_app(load(model_dir, backend=backend), **settings)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mrekit import datasets, formats
 from mrekit.cli._ui import cli_errors, console, progress
-from mrekit.formats._io import atomic_file, check_output_file
+from mrekit.outputs import atomic_file, check_output_file
 from mrekit.stats import DatasetStats, compute
 
 

@@ -11,6 +11,9 @@ import typer
 
 from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
+from mrekit.study import RUNS, run_study
+from mrekit.study.data import load_study_data
+from mrekit.study.report import build_report, markdown, write_report
 
 
 def study(
@@ -31,9 +34,6 @@ def study(
         >>> report["snips"]["verdict"]["word_to_text"]["verdict"]  # doctest: +SKIP
         'present'
     """
-    from mrekit.study import RUNS, run_study
-    from mrekit.study.data import load_study_data
-    from mrekit.study.report import build_report, write_report
 
     sets = [load_study_data(spec) for spec in data]
     for dataset in sets:
@@ -83,7 +83,6 @@ def command(
         max_train=max_train,
         n_resamples=bootstrap,
     )
-    from mrekit.study.report import markdown
 
     console.print(markdown(report).split("## Summary")[-1])
     console.print(f"[green]✔[/] report written to {output / 'report.md'} (and report.json, effects.png, levels.png)")

@@ -1,7 +1,9 @@
-"""``mrekit train``: fit a joint model from a config file and/or flags.
+"""``mrekit train``: fit a model from a config file, flags and dotted overrides.
 
-``--engine generative`` (or ``engine = "generative"`` in the config) trains a
-text-to-text model instead (:mod:`mrekit.generative.recipe`).
+The config's ``engine`` (``--engine``; ``encoder`` by default) picks the registered
+engine (:mod:`mrekit.predictor`) whose ``train_from_config`` runs it; any setting of
+the config can be changed on the command line by its dotted name, as in spaCy
+(``--training.epochs 6 --training.learning_rate 2e-4 --encoder-layers 3``).
 
 An output folder that is not empty is refused (``E170``) unless ``--resume``
 continues the run in it or ``--overwrite`` starts it again; ``--overwrite``
@@ -16,12 +18,14 @@ from typing import Annotated, Any
 
 import typer
 
-from mrekit.cli._data import read_examples, training_progress
+from mrekit.cli._data import training_progress
 from mrekit.cli._ui import cli_errors, console
+from mrekit.config import apply_overrides, parse_overrides, read_config
 from mrekit.errors import MrekitError
+from mrekit.predictor import get_engine
 
-#: Model settings a config file may hold beside ``train``, ``dev`` and ``training``.
-MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers")
+#: Short names kept for settings people set often (``--lora`` is ``--training.lora``).
+ALIASES = {"lora": "training.lora", "crf": "use_crf", "lr": "training.learning_rate"}
 
 
 def check_output(output: str | Path, *, resume: bool, overwrite: bool) -> None:
@@ -52,7 +56,7 @@ def check_output(output: str | Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def train(config: dict[str, Any], output: str | Path, *, resume: bool = False, overwrite: bool = False) -> dict:
-    """Train from a config dict ``{"train", "dev", "mode", ..., "training": {...}}``.
+    """Train from a config dict ``{"engine", "train", "dev", ..., "training": {...}}``.
 
     Args:
         config: Data, model settings and the ``training`` table.
@@ -63,62 +67,48 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False, o
     Returns:
         The log record of the best epoch.
 
+    Raises:
+        MrekitError: ``E183`` for a config that is not a table or an unknown engine (the
+            registered ones are listed), the engine's own codes for its settings.
+
     Example:
         >>> train({"train": "snips:train", "dev": "snips:dev", "training": {"epochs": 1}}, "runs/x")  # doctest: +SKIP
     """
-    from mrekit.pipeline import MREModel
-    from mrekit.training import Trainer, TrainingArguments
-
     if not isinstance(config, dict):
         raise MrekitError("E183", f"a config is a table of settings, not a {type(config).__name__}")
-    engine = config.get("engine", "encoder")
-    if engine == "generative":
-        from mrekit.generative.recipe import train_from_config
-
-        check_output(output, resume=resume, overwrite=overwrite)
-        with training_progress() as progress:
-            return train_from_config(config, output, resume=resume, progress=progress)
-    if engine != "encoder":
-        raise MrekitError("E183", f"unknown engine {engine!r}", field="engine", hint="use encoder or generative")
-    config = {k: v for k, v in config.items() if k != "engine"}
-    if "train" not in config:
-        raise MrekitError("E183", "no training data: give --train or 'train' in the config", field="train")
-    unknown = sorted(set(config) - {"train", "dev", "training", *MODEL_KEYS})
-    if unknown:
-        raise MrekitError("E183", f"unknown config key(s): {', '.join(unknown)}")
     for key in ("train", "dev"):
-        if key in config and not isinstance(config[key], str) and not (key == "dev" and config[key] is None):
+        if key in config and not isinstance(config[key], str | dict) and not (key == "dev" and config[key] is None):
             raise MrekitError("E183", f"{key} must be a path or a bundled set such as snips:{key}", field=key)
-    # Every setting is checked before any data is read or any file written.
-    args = TrainingArguments.from_dict(config.get("training", {}))
-    model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config})
+    engine = get_engine(config.get("engine", "encoder"))
     check_output(output, resume=resume, overwrite=overwrite)
-    train_examples = read_examples(config["train"])
-    dev_examples = read_examples(config["dev"]) if config.get("dev") else None
     with training_progress() as progress:
-        model.fit(train_examples, dev_examples, args=args, output_dir=output, resume=resume, progress=progress)
-    return Trainer._best_from_log(Path(output))
+        return engine.train_from_config(config, output, resume=resume, progress=progress)
+
+
+def settings_from(config: Path | None, flags: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    """The effective config: the file, then the common flags, then dotted overrides."""
+    settings: dict[str, Any] = read_config(config) if config else {}
+    if not isinstance(settings.setdefault("training", {}), dict):
+        raise MrekitError("E183", "training settings must be a table", field="training")
+    dotted = {ALIASES.get(k, k): v for k, v in flags.items() if v is not None}
+    dotted.update({ALIASES.get(k, k): v for k, v in parse_overrides(extra).items()})
+    return apply_overrides(settings, dotted)
 
 
 def command(
-    config: Annotated[Path | None, typer.Argument(help="JSON or TOML config; flags override it.")] = None,
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Argument(help="JSON or TOML config; flags and overrides change it.")] = None,
     train_data: Annotated[str | None, typer.Option("--train", help="Training data (path or snips:train).")] = None,
     dev_data: Annotated[str | None, typer.Option("--dev", help="Dev data for model selection.")] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output folder (model-best/, checkpoint/, metrics.jsonl).")
     ] = Path("runs/model"),
-    mode: Annotated[str | None, typer.Option(help="isolated, shared or mre.")] = None,
-    encoder: Annotated[
-        str | None, typer.Option(help="Local Hugging Face encoder folder (default: bundled MiniLM).")
-    ] = None,
-    crf: Annotated[bool | None, typer.Option("--crf/--no-crf", help="Train a CRF over the BIO tags.")] = None,
-    encoder_layers: Annotated[
-        int | None,
-        typer.Option(help="Keep only the encoder's first N layers: a smaller, faster model (e.g. 3 of MiniLM's 6)."),
-    ] = None,
+    engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
+    mode: Annotated[str | None, typer.Option(help="Encoder: isolated, shared or mre.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Local Hugging Face encoder folder (default: MiniLM).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training data.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Encoder learning rate.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (training.learning_rate).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
@@ -129,44 +119,37 @@ def command(
             help="Start again in an --output that holds a run (replaces model-best/, checkpoint/, metrics.jsonl)."
         ),
     ] = False,
-    engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Generative: local seq2seq/causal LM folder (default: a small T5 from scratch).")
-    ] = None,
-    output_format: Annotated[str | None, typer.Option("--format", help="Generative: oiellm or giellm.")] = None,
-    task: Annotated[str | None, typer.Option(help="Generative: task word, e.g. NER or 'Sentiment Adj'.")] = None,
-    lora: Annotated[bool | None, typer.Option("--lora/--no-lora", help="Generative: train LoRA adapters.")] = None,
 ) -> None:
-    """Train a joint text + word level model; the best dev epoch is saved to OUTPUT/model-best."""
-    from mrekit.training import TrainingArguments, read_config
+    """Train a model; the best dev epoch is saved to OUTPUT/model-best.
 
-    settings: dict[str, Any] = cli_errors(read_config)(config) if config else {}
-    if not isinstance(settings.setdefault("training", {}), dict):
-        cli_errors(TrainingArguments.from_dict)(settings["training"])  # a one-line E183, not a traceback
-    for key, value in (
-        ("train", train_data),
-        ("dev", dev_data),
-        ("mode", mode),
-        ("encoder", encoder),
-        ("use_crf", crf),
-        ("encoder_layers", encoder_layers),
-        ("engine", engine),
-        ("model", model),
-        ("format", output_format),
-        ("task", task),
-    ):
-        if value is not None:
-            settings[key] = value
-    overrides = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": lr,
-        "seed": seed,
-        "threads": threads,
-        "device": device,
-        "lora": lora,
+    Any setting of the config can be given as a dotted override after the options,
+    e.g. --training.warmup_ratio 0.05, --use-crf, --encoder-layers 3, --max-length 256;
+    for the generative engine --model DIR, --format giellm, --task NER, --lora.
+
+    Examples:
+        mrekit train --train snips:train --dev snips:dev -o runs/snips --epochs 6 --lr 2e-4
+        mrekit train bench/configs/atis.toml -o runs/atis --training.epochs 10 --use-crf
+        mrekit train bench/configs/atis.toml -o runs/atis --resume
+        mrekit train --engine generative --train snips:train --dev snips:dev --format oiellm --task NER -o runs/gen
+    """
+    flags = {
+        "train": train_data,
+        "dev": dev_data,
+        "engine": engine,
+        "mode": mode,
+        "encoder": encoder,
+        "training.epochs": epochs,
+        "training.batch_size": batch_size,
+        "training.learning_rate": lr,
+        "training.seed": seed,
+        "training.threads": threads,
+        "training.device": device,
     }
-    settings["training"].update({k: v for k, v in overrides.items() if v is not None})
+    extra = list(ctx.args)
+    if config is not None and str(config).startswith("--"):
+        # No config file: click took the first override's name for it.
+        config, extra = None, [str(config), *extra]
+    settings = cli_errors(settings_from)(config, flags, extra)
     best = cli_errors(train)(settings, output, resume=resume, overwrite=overwrite)
     dev = best.get("dev") or {}
     summary = ", ".join(

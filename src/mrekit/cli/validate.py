@@ -11,8 +11,8 @@ from rich.table import Table
 from mrekit import datasets, formats
 from mrekit.cli._ui import cli_errors, console
 from mrekit.errors import MrekitError
+from mrekit.files import iter_lines
 from mrekit.formats import jsonl
-from mrekit.formats._io import iter_lines
 from mrekit.schema import validate as validate_example
 
 

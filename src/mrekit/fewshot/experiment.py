@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mrekit.encoder.model import MREModel
 from mrekit.fewshot.scorers import EmbeddingScorer
 from mrekit.fewshot.verbalizers import Verbalizer, names_verbalizer, read_verbalizer, wli_verbalizer
 from mrekit.metrics import evaluate, summarize
 from mrekit.schema import Example
+from mrekit.trainer import TrainingArguments
 
 METHODS = ("names", "file", "wli", "finetune")
 
@@ -99,9 +101,6 @@ def run_method(
     """Predictions of one method trained on one sample of shots."""
     texts = [ex.text for ex in test]
     if method == "finetune":
-        from mrekit.pipeline import MREModel
-        from mrekit.training import TrainingArguments
-
         args = TrainingArguments(
             epochs=config.head_epochs, batch_size=8, learning_rate=1e-4, seed=seed, warmup_ratio=0.0
         )

@@ -25,7 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mrekit.encoder.backbone import load_encoder
 from mrekit.fewshot.verbalizers import Verbalizer
+from mrekit.integrity import check_hf_folder, reading
+from mrekit.runtime import offline
 from mrekit.schema import Example
 
 
@@ -59,7 +62,6 @@ class EmbeddingScorer:
         batch_size: int = 64,
         anchor_weight: float = 0.5,
     ) -> None:
-        from mrekit.models.encoder import load_encoder
 
         if not 0.0 <= anchor_weight <= 1.0:
             raise ValueError(f"anchor_weight must be in [0, 1], not {anchor_weight}")
@@ -165,8 +167,6 @@ class MaskedLMScorer:
     def __init__(
         self, model_dir: str | Path, *, template: str = "{text} It was about {mask}.", batch_size: int = 32
     ) -> None:
-        from mrekit.integrity import check_hf_folder, reading
-        from mrekit.models.encoder import offline
 
         if "{text}" not in template or "{mask}" not in template:
             raise ValueError("the template needs {text} and {mask}")

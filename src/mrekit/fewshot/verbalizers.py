@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines
+from mrekit.files import iter_lines
+from mrekit.outputs import atomic_file
 from mrekit.schema import Example
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from mrekit.errors import MrekitError
+from mrekit.files import iter_lines, strict_json_loads
 from mrekit.schema import Example
 
 #: Format name -> module implementing it.
@@ -83,7 +84,6 @@ def infer_format(path: str | Path) -> str:
 
 
 def _infer_jsonl(path: Path) -> str:
-    from mrekit.formats._io import iter_lines, strict_json_loads
 
     for _, line in iter_lines(path):
         if not line.strip():
@@ -117,7 +117,7 @@ def write(examples: Iterable[Example], path: str | Path, fmt: str, **options: An
     """Write ``examples`` to ``path`` in format ``fmt``; returns how many were written.
 
     Every writer takes ``overwrite`` (replace an existing output mrekit may replace)
-    and ``inputs`` (files the output must never be); see :mod:`mrekit.formats._io`.
+    and ``inputs`` (files the output must never be); see :mod:`mrekit.outputs`.
 
     Raises:
         MrekitError: ``E130`` if ``fmt`` is unknown or can only be read; ``E170``

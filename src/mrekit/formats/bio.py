@@ -12,8 +12,9 @@ from itertools import zip_longest
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_dir, iter_lines, require_exists
+from mrekit.files import iter_lines, require_exists
 from mrekit.formats._words import example_to_word_tags, join_words, tags_to_char_spans
+from mrekit.outputs import atomic_dir
 from mrekit.schema import Example
 
 _SPLITS = {"train", "dev", "test", "valid", "validation"}

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines
+from mrekit.files import iter_lines
 from mrekit.formats._words import example_to_word_tags, join_words, locate_words, tags_to_char_spans
+from mrekit.outputs import atomic_file
 from mrekit.schema import Example
 
 

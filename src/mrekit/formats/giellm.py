@@ -3,7 +3,7 @@
 Input ``text <c1><c2>...<cn> TASK``: the text, a space, the candidate text
 labels each in angle brackets, a space and the task word. Output: the chosen
 labels each in angle brackets, the task word, then the items of
-:mod:`mrekit.formats.generative`, e.g. ``<PlayMusic>NER:artist;muse``; several
+:mod:`mrekit.formats.items`, e.g. ``<PlayMusic>NER:artist;muse``; several
 labels are ``<l1><l2>NER...`` and no label is ``NER...``.
 
 A file is JSONL with one ``{"id": ..., "input": ..., "output": ...}`` per line.
@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats.generative import (
+from mrekit.formats.items import (
     DEFAULT_ATTR_KEYS,
     ParsedOutput,
     check_rendered,
@@ -166,7 +166,7 @@ def read(
     The text is the input without its candidate list and task word; the
     candidates are kept in ``meta["candidates"]``; labels and spans (or
     relations, events) come from the output, located as
-    :func:`~mrekit.formats.generative.to_example` says.
+    :func:`~mrekit.formats.items.to_example` says.
 
     Args:
         path: The file to read.

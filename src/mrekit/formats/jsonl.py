@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines, strict_json_loads
+from mrekit.files import iter_lines, strict_json_loads
+from mrekit.outputs import atomic_file
 from mrekit.schema import Example, validate
 
 

@@ -1,7 +1,7 @@
 """OIELLM strings (MMM paper) and files of them.
 
 Input ``text/TASK``; output ``Label/TASK/`` followed by the items of
-:mod:`mrekit.formats.generative`, e.g. ``play muse/NER`` ->
+:mod:`mrekit.formats.items`, e.g. ``play muse/NER`` ->
 ``PlayMusic/NER/:artist;muse``. Several text labels are joined with
 :data:`LABEL_SEP` (``,``); no text label leaves the label part empty
 (``/NER/:artist;muse``). The label part ends at the first ``/TASK/``, so labels
@@ -19,8 +19,8 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, iter_lines, strict_json_loads
-from mrekit.formats.generative import (
+from mrekit.files import iter_lines, strict_json_loads
+from mrekit.formats.items import (
     DEFAULT_ATTR_KEYS,
     ParsedOutput,
     check_rendered,
@@ -31,6 +31,7 @@ from mrekit.formats.generative import (
     resolve,
     to_example,
 )
+from mrekit.outputs import atomic_file
 from mrekit.schema import Example
 
 #: Separator of several text labels in an output.

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import read_text
+from mrekit.files import read_text
 from mrekit.schema import Example, Span, validate
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_file, require_exists
+from mrekit.files import require_exists
+from mrekit.outputs import atomic_file
 from mrekit.schema import Event, Example, Relation, Span, validate
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import read_text, strict_json_loads
+from mrekit.files import read_text, strict_json_loads
 from mrekit.schema import Example, Span, validate
 
 

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, warn
 from mrekit.generative.grammar import Automaton, Grammar
 from mrekit.generative.spec import EntityRef, OutputSpec
 from mrekit.generative.tokenizer import segment_encoder
@@ -168,19 +168,22 @@ class Codec:
         """Log what target encoding had to approximate."""
         stats = self.stats
         if stats.misaligned:
-            logger.warning(
-                "%d of %d entities do not start and end at token boundaries (trained as the covering token run)",
-                stats.misaligned,
-                stats.entities,
+            warn(
+                logger,
+                "W201",
+                f"{stats.misaligned} of {stats.entities} entities do not start and end at token boundaries "
+                "(trained as the covering token run)",
             )
         if stats.cut_off:
-            logger.warning(
-                "%d of %d entities lie beyond max_source_length=%d (trained as their string)",
-                stats.cut_off,
-                stats.entities,
-                self.max_source_length,
+            warn(
+                logger,
+                "W202",
+                f"{stats.cut_off} of {stats.entities} entities lie beyond max_source_length="
+                f"{self.max_source_length} (trained as their string)",
             )
         if stats.truncated_targets:
-            logger.warning(
-                "%d targets were cut at max_target_length=%d", stats.truncated_targets, self.max_target_length
+            warn(
+                logger,
+                "W203",
+                f"{stats.truncated_targets} targets were cut at max_target_length={self.max_target_length}",
             )

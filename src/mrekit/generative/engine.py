@@ -9,7 +9,7 @@ model does, so ``mrekit predict`` and ``mrekit evaluate`` work on either.
 Locating entities: an output names entities by their strings, so each string is
 searched in the text. The k-th item with a given string maps to the k-th
 non-overlapping occurrence of that string, left to right
-(:func:`mrekit.formats.generative.to_example`); surrounding whitespace of a
+(:func:`mrekit.formats.items.to_example`); surrounding whitespace of a
 generated entity is ignored. Each prediction's ``meta`` records the generated
 string (``generated``), whether it parsed (``format_ok``), how many entity
 strings it named (``entities``) and which were not in the text (``hallucinated``).
@@ -24,16 +24,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mrekit.errors import MrekitError
-from mrekit.formats.generative import DEFAULT_ATTR_KEYS, EventItem, ParsedOutput, RelationItem, SpanItem, to_example
+import torch
+
+from mrekit.errors import MrekitError, describe_text, warn
+from mrekit.formats.items import DEFAULT_ATTR_KEYS, EventItem, ParsedOutput, RelationItem, SpanItem, to_example
 from mrekit.generative.codec import Codec, EncodedSource
-from mrekit.generative.gold import merge_with_gold
+from mrekit.generative.conditioning import merge_with_gold
+from mrekit.generative.generation import GenerationSettings, generate_ids
 from mrekit.generative.metrics import entity_strings, generation_metrics
-from mrekit.generative.modeling import ScratchConfig
+from mrekit.generative.modeling import (
+    ScratchConfig,
+    add_lora,
+    architecture_of,
+    load_pretrained,
+    merged,
+    parameter_count,
+    scratch_model,
+    use_bf16,
+)
+from mrekit.generative.serialization import load_generative, save_generative
 from mrekit.generative.spec import OutputSpec
-from mrekit.generative.training import GenerativeArguments
+from mrekit.generative.tokenizer import decode, ensure_special_tokens, train_tokenizer
+from mrekit.generative.training import GenerativeArguments, GenerativeHooks
+from mrekit.predictor import Predictor, check_batch_size, check_consistency, check_texts, model_folder
+from mrekit.runtime import pick_device, seed_everything
 from mrekit.schema import Example
-from mrekit.streaming import StreamingPredictor, check_batch_size, check_consistency, check_texts
+from mrekit.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +58,7 @@ __all__ = ["GenerativeArguments", "GenerativeModel", "ScratchConfig"]
 _FITTED = ("model_", "tokenizer_", "spec_", "architecture_", "codec_", "grammar_", "path_", "manifest_", "scratch_")
 
 
-class GenerativeModel(StreamingPredictor):
+class GenerativeModel(Predictor):
     """A text-to-text model that writes both levels in the OIELLM or GIELLM format.
 
     Args:
@@ -53,7 +69,7 @@ class GenerativeModel(StreamingPredictor):
             by default from ``kind``.
         kind: ``"spans"``, ``"relations"`` or ``"events"``; by default from ``task``.
         condition: ``"none"`` (joint), ``"word"`` (gold items in the input, labels out) or
-            ``"text"`` (gold labels in the input, items out); see :mod:`mrekit.generative.gold`.
+            ``"text"`` (gold labels in the input, items out); see :mod:`mrekit.generative.conditioning`.
         scratch: Size of the from-scratch model (:class:`ScratchConfig` or a dict).
         attr_keys: Span attributes written after the surface (``polarity`` for ABSA).
         separator: What ends a causal LM's prompt.
@@ -106,6 +122,7 @@ class GenerativeModel(StreamingPredictor):
         *,
         args: GenerativeArguments | None = None,
         output_dir: str | Path | None = None,
+        resume: bool = False,
         progress: Any = None,
     ) -> GenerativeModel:
         """Build the model and train it on ``train``, selecting the epoch on ``dev``.
@@ -115,17 +132,15 @@ class GenerativeModel(StreamingPredictor):
                 level is rendered empty).
             dev: Development examples for model selection.
             args: :class:`GenerativeArguments`.
-            output_dir: Where ``model-best`` and ``metrics.jsonl`` go (a temporary folder when ``None``).
+            output_dir: Where ``model-best``, ``checkpoint`` and ``metrics.jsonl`` go (a temporary
+                folder when ``None``).
+            resume: Continue the interrupted run in ``output_dir`` (the same run: ``E189``).
             progress: A ``rich.progress.Progress`` to report to.
 
         Raises:
             MrekitError: ``E204`` for an example the format cannot express, ``E202``/``E203``
                 for bad settings or model folders, ``E132`` for LoRA without ``peft``.
         """
-        import torch
-
-        from mrekit.generative.modeling import pick_device, use_bf16
-        from mrekit.generative.training import GenerativeTrainer
 
         args = args or GenerativeArguments()
         if args.threads:
@@ -133,11 +148,11 @@ class GenerativeModel(StreamingPredictor):
         self.initialize(train, args)
         device = pick_device(args.device)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-generative-"))
-        trainer = GenerativeTrainer(self, args, device, use_bf16(args.bf16, device))
-        trainer.train(train, dev, out, progress=progress)
+        hooks = GenerativeHooks(self, args, use_bf16(args.bf16, device))
+        Trainer(hooks, args).train(train, dev, out, resume=resume, progress=progress)
         best = GenerativeModel.load(out / "model-best", device=args.device)
         self._adopt(best)
-        self.train_losses_ = trainer.losses
+        self.train_losses_ = hooks.losses
         return self
 
     def initialize(self, train: Sequence[Example], args: GenerativeArguments | None = None) -> GenerativeModel:
@@ -151,8 +166,6 @@ class GenerativeModel(StreamingPredictor):
             >>> model.initialize([Example("play muse", labels=["PlayMusic"], spans=[])]).labels_
             ['PlayMusic']
         """
-        from mrekit.generative.modeling import add_lora
-        from mrekit.training import seed_everything
 
         args = args or GenerativeArguments()
         seed_everything(args.seed)
@@ -175,8 +188,6 @@ class GenerativeModel(StreamingPredictor):
         return 1e-3 if self.model is None or args.lora else 1e-4
 
     def _build(self, train: Sequence[Example]) -> None:
-        from mrekit.generative.modeling import architecture_of, load_pretrained, scratch_model
-        from mrekit.generative.tokenizer import ensure_special_tokens, train_tokenizer
 
         spec = self.spec_
         assert spec is not None
@@ -261,8 +272,6 @@ class GenerativeModel(StreamingPredictor):
         num_beams: int | None = None,
     ) -> list[str]:
         """Generate strings for encoded inputs."""
-        from mrekit.generative.generation import GenerationSettings, generate_ids
-        from mrekit.generative.tokenizer import decode
 
         args = self.args_
         settings = GenerationSettings(
@@ -291,7 +300,7 @@ class GenerativeModel(StreamingPredictor):
         )
         if source.truncated:
             example.meta["truncated"] = True
-            logger.warning("text truncated to %d tokens: %.40r...", len(source.text_ids), given.text)
+            warn(logger, "W105", f"{describe_text(given.text)} truncated to {len(source.text_ids)} tokens")
         return example
 
     def _check_conditioned(self, examples: Sequence[Example]) -> None:
@@ -322,8 +331,6 @@ class GenerativeModel(StreamingPredictor):
         return self._save_to(folder, overwrite=overwrite)
 
     def _save_to(self, folder: str | Path, *, overwrite: bool = False, **extra: Any) -> Path:
-        from mrekit.generative.modeling import merged, parameter_count
-        from mrekit.generative.serialization import save_generative
 
         model = merged(self._fitted())
         args = self.args_
@@ -353,10 +360,6 @@ class GenerativeModel(StreamingPredictor):
         Raises:
             MrekitError: ``E200`` for a missing or foreign manifest, ``E201`` for missing or changed files.
         """
-        import torch
-
-        from mrekit.generative.modeling import pick_device
-        from mrekit.generative.serialization import load_generative, model_folder
 
         if threads:
             torch.set_num_threads(threads)
@@ -414,7 +417,6 @@ class GenerativeModel(StreamingPredictor):
         return self.codec_
 
     def _bf16(self) -> bool:
-        from mrekit.generative.modeling import use_bf16
 
         return use_bf16(self.args_.bf16, next(self._fitted().parameters()).device)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from mrekit.features import bucketed_batches
 from mrekit.generative.codec import Codec, EncodedSource
 from mrekit.generative.constraints import GrammarLogitsProcessor
 from mrekit.generative.grammar import Grammar
 from mrekit.generative.modeling import autocast
+from mrekit.runtime import bucketed_batches
 
 
 @dataclass

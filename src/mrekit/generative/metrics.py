@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mrekit.formats.generative import EventItem, ParsedOutput, RelationItem, SpanItem
+from mrekit.formats.items import EventItem, ParsedOutput, RelationItem, SpanItem
 from mrekit.generative.spec import OutputSpec
 from mrekit.schema import Example
 

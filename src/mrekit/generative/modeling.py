@@ -24,7 +24,7 @@ import torch
 
 from mrekit.errors import MrekitError, dataclass_from_dict
 from mrekit.integrity import check_hf_folder
-from mrekit.models.encoder import offline
+from mrekit.runtime import offline
 
 
 @dataclass
@@ -172,18 +172,6 @@ def merged(model: Any) -> Any:
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         return copy.deepcopy(model).merge_and_unload()
     return model
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present.
-
-    Example:
-        >>> pick_device("cpu").type
-        'cpu'
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def use_bf16(setting: bool | None, device: torch.device) -> bool:

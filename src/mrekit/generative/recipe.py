@@ -20,13 +20,13 @@ settings of :class:`~mrekit.generative.engine.GenerativeModel` (``model``,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from mrekit import datasets, formats
+from mrekit.datasets import read_data
 from mrekit.errors import MrekitError
-from mrekit.schema import Example
+from mrekit.generative.engine import GenerativeArguments, GenerativeModel
+from mrekit.trainer import read_log
 
 #: Model settings a generative config may hold beside ``engine``, ``train``, ``dev`` and ``training``.
 GENERATIVE_KEYS = ("model", "format", "task", "kind", "condition", "scratch", "attr_keys", "separator")
@@ -41,18 +41,15 @@ def train_from_config(
         The log record of the best epoch (``epoch``, ``train_loss``, ``dev`` metrics).
 
     Raises:
-        MrekitError: ``E202`` for missing data, unknown keys or ``resume``.
+        MrekitError: ``E202`` for missing data or unknown keys; ``E189`` when ``resume``
+            meets another run's checkpoint.
 
     Example:
         >>> train_from_config({"train": "snips:train", "training": {"epochs": 1}}, "runs/gen")  # doctest: +SKIP
     """
-    from mrekit.generative.engine import GenerativeArguments, GenerativeModel
-
-    if resume:
-        raise MrekitError("E202", "the generative engine cannot resume a run", hint="start the run again")
     if "train" not in config:
         raise MrekitError("E202", "no training data: give --train or 'train' in the config", field="train")
-    unknown = sorted(set(config) - {"engine", "train", "dev", "training", *GENERATIVE_KEYS})
+    unknown = sorted(set(config) - {"engine", "train", "dev", "test", "training", *GENERATIVE_KEYS})
     if unknown:
         raise MrekitError(
             "E202",
@@ -60,36 +57,8 @@ def train_from_config(
             hint=f"known: {', '.join(GENERATIVE_KEYS)}",
         )
     args = GenerativeArguments.from_dict(config.get("training", {}))
-    train = read_data(config["train"])
-    dev = read_data(config["dev"]) if config.get("dev") else None
+    train = read_data(config["train"], field="train")
+    dev = read_data(config["dev"], field="dev") if config.get("dev") else None
     model = GenerativeModel(**{k: config[k] for k in GENERATIVE_KEYS if k in config})
-    model.fit(train, dev, args=args, output_dir=output, progress=progress)
-    return best_record(Path(output))
-
-
-def read_data(spec: str | Path) -> list[Example]:
-    """Read a file, folder or bundled set (``snips:train``) into memory.
-
-    Example:
-        >>> len(read_data("snips:dev"))
-        700
-    """
-    path, builtin_format = datasets.resolve(spec)
-    return list(formats.read(path, builtin_format or formats.infer_format(path)))
-
-
-def best_record(output: Path) -> dict[str, Any]:
-    """The ``metrics.jsonl`` record of the best epoch of a run (``{}`` without a log).
-
-    Example:
-        >>> best_record(Path("no/such/run"))
-        {}
-    """
-    log = output / "metrics.jsonl"
-    if not log.exists():
-        return {}
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not records:
-        return {}
-    best = records[-1].get("best_epoch")
-    return next((r for r in records if r["epoch"] == best), records[-1])
+    model.fit(train, dev, args=args, output_dir=output, resume=resume, progress=progress)
+    return read_log(output)

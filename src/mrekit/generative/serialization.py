@@ -10,7 +10,7 @@ Layout::
     tokenizer/     the fast tokenizer's files
 
 The folder is written under a temporary name and renamed when complete
-(:func:`mrekit.formats._io.atomic_dir`, as for the encoder model). Loading checks
+(:func:`mrekit.outputs.atomic_dir`, as for the encoder model). Loading checks
 the manifest, refuses a folder that asks to run its own code (``E185``), checks
 every file's hash and refuses files added after saving (``E201``), vets the model
 configuration (``E187``) and reads safetensors only with ``trust_remote_code=False``:
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_dir, recover_swap
 from mrekit.integrity import (
     canonical_sha256,
     check_config,
@@ -36,7 +35,10 @@ from mrekit.integrity import (
     reading,
     verify_files,
 )
-from mrekit.models.encoder import offline, provenance
+from mrekit.outputs import atomic_dir
+from mrekit.predictor import check_format, model_folder
+from mrekit.predictor import read_manifest as read_manifest_file
+from mrekit.runtime import offline, provenance
 
 FORMAT = "mrekit-generative-model"
 #: 2: the manifest records every file's hash ("files") and the settings' ("config_sha256").
@@ -45,38 +47,6 @@ ENGINE = "generative"
 MANIFEST = "mrekit.json"
 #: Manifest fields that shape predictions, covered by "config_sha256".
 SETTINGS = ("architecture", "output", "generation")
-
-
-def model_folder(folder: str | Path) -> Path:
-    """The model folder itself, also when given a training output folder holding ``model-best``.
-
-    Example:
-        >>> model_folder("runs/none").name
-        'none'
-    """
-    path = Path(folder)
-    if not (path / MANIFEST).exists() and (path / "model-best" / MANIFEST).exists():
-        return path / "model-best"
-    return path
-
-
-def is_generative_folder(folder: str | Path) -> bool:
-    """Whether ``folder`` (or its ``model-best``) holds a manifest naming the generative engine.
-
-    Cheap (reads one small JSON file), so :func:`mrekit.load` can dispatch on it.
-
-    Example:
-        >>> is_generative_folder("no/such/folder")
-        False
-    """
-    manifest = model_folder(folder) / MANIFEST
-    if not manifest.exists():
-        return False
-    try:
-        data = read_json(manifest)  # a FIFO or a link to a device is not waited on
-    except MrekitError:
-        return False
-    return isinstance(data, dict) and data.get("engine") == ENGINE
 
 
 def save_generative(
@@ -129,29 +99,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         >>> read_manifest("runs/gen/model-best")["output"]["task"]  # doctest: +SKIP
         'NER'
     """
-    path = model_folder(folder)
-    recover_swap(path)  # a save killed mid-swap on a system without atomic exchange
-    if not path.is_dir():
-        raise MrekitError("E100", "model folder not found", path=path)
+    path, manifest = read_manifest_file(folder, code="E200")
     manifest_path = path / MANIFEST
-    if not manifest_path.exists() and not manifest_path.is_symlink():
-        raise MrekitError(
-            "E200", f"no {MANIFEST}: not an mrekit model folder", path=path, hint="train one with mrekit train"
-        )
-    manifest = read_json(manifest_path, code="E200")
-    if not isinstance(manifest, dict) or manifest.get("engine") != ENGINE:
+    if manifest.get("engine") != ENGINE:
         raise MrekitError("E200", "not a generative model (the manifest names another engine)", path=manifest_path)
-    version = manifest.get("format_version")
-    if manifest.get("format") != FORMAT or version != FORMAT_VERSION or isinstance(version, bool):
-        found = f"{manifest.get('format')!s} v{version!r}"
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            found += f" (a {type(version).__name__}, not a whole number)"
-        raise MrekitError(
-            "E200",
-            f"model format {found} is not {FORMAT} v{FORMAT_VERSION}",
-            path=manifest_path,
-            hint="retrain the model with this mrekit version",
-        )
+    check_format(manifest, manifest_path, format=FORMAT, version=FORMAT_VERSION, code="E200")
     kinds = {"architecture": str, "output": dict, "generation": dict, "config_sha256": str, "files": dict}
     for key, kind in kinds.items():
         if not isinstance(manifest.get(key), kind):

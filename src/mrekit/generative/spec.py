@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mrekit.errors import MrekitError, dataclass_from_dict
-from mrekit.formats.generative import DEFAULT_ATTR_KEYS, ParsedOutput, resolve
 from mrekit.formats.giellm import parse_giellm
+from mrekit.formats.items import DEFAULT_ATTR_KEYS, ParsedOutput, resolve
 from mrekit.formats.oiellm import LABEL_SEP, parse_oiellm
-from mrekit.generative.gold import CONDITIONS, FORMATS, check_choice, render_pair
+from mrekit.generative.conditioning import CONDITIONS, FORMATS, check_choice, render_pair
 from mrekit.schema import Example
 
 
@@ -50,7 +50,7 @@ class OutputSpec:
         attr_values: Values seen for each attribute key.
         min_labels: Fewest text labels of a training example.
         max_labels: Most text labels of a training example.
-        condition: ``"none"``, ``"word"`` or ``"text"`` (see :mod:`mrekit.generative.gold`).
+        condition: ``"none"``, ``"word"`` or ``"text"`` (see :mod:`mrekit.generative.conditioning`).
 
     Example:
         >>> spec = OutputSpec(labels=["PlayMusic"], types=["artist"])
@@ -251,7 +251,7 @@ class OutputSpec:
 
 
 def _item_fields(example: Example, kind: str, attr_keys: Sequence[str]) -> list[list[Segment]]:
-    # The same items in the same order as mrekit.formats.generative.items_of, with entities as offsets.
+    # The same items in the same order as mrekit.formats.items.items_of, with entities as offsets.
     spans = example.spans or []
 
     def ref(index: int) -> EntityRef:

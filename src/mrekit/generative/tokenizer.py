@@ -22,7 +22,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mrekit.models.encoder import offline
+from mrekit.errors import MrekitError
+from mrekit.runtime import offline
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,6 @@ def ensure_special_tokens(tokenizer: Any) -> Any:
         >>> tok.pad_token_id, tok.eos_token_id
         (0, 1)
     """
-    from mrekit.errors import MrekitError
 
     if tokenizer.eos_token_id is None:
         raise MrekitError("E203", "the tokenizer has no end-of-sequence token", hint="set eos_token in its config")

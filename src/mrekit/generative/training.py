@@ -1,10 +1,8 @@
-"""Fine-tuning a generative model: arguments and the training loop with dev selection.
+"""Fine-tuning a generative model: its arguments and its hooks into :class:`mrekit.trainer.Trainer`.
 
-The output folder of a run holds::
-
-    model-best/      the model of the best dev epoch (a loadable model folder)
-    metrics.jsonl    one line per epoch: loss, dev metrics (with format accuracy and
-                     hallucination rate of the dev predictions), seconds
+The run folder is the one loop's (``model-best/``, ``checkpoint/``, ``metrics.jsonl``
+with the dev predictions' format accuracy and hallucination rate beside the metrics),
+and a killed run resumes exactly, as the encoder's does.
 
 Encoder-decoder models learn the target tokens given the input; decoder-only
 models read ``prompt + target`` with the loss masked to the target. Dev
@@ -14,22 +12,22 @@ predictions use the same decoding as :meth:`GenerativeModel.predict`
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import torch
 
-from mrekit.errors import MrekitError, dataclass_from_dict
-from mrekit.features import bucketed_batches
+from mrekit.errors import MrekitError
+from mrekit.generative.metrics import generation_metrics
+from mrekit.generative.modeling import autocast
+from mrekit.metrics import evaluate
 from mrekit.schema import Example
-from mrekit.training_checks import JOINT_METRICS, TEXT_METRICS, WORD_METRICS, Rule, check_settings
+from mrekit.trainer import JOINT_METRICS, TEXT_METRICS, WORD_METRICS, Rule, TrainingArguments
+from mrekit.trainer.arguments import TRAINING_RULES
+from mrekit.trainer.checks import run_fingerprint, weights_sha256
 
 if TYPE_CHECKING:
     from mrekit.generative.engine import GenerativeModel
@@ -38,15 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: What each generative training argument may be (checked on construction, ``E202``).
 GENERATIVE_RULES: dict[str, Rule] = {
-    "epochs": Rule("int", 1),
-    "batch_size": Rule("int", 1),
+    **TRAINING_RULES,
     "learning_rate": Rule("float", 0, above=True, optional=True),
-    "weight_decay": Rule("float", 0),
-    "warmup_ratio": Rule("float", 0, 1),
-    "grad_clip": Rule("float", 0, above=True),
-    "seed": Rule("int", 0, 2**63 - 1),
-    "threads": Rule("int", 1, optional=True),
-    "device": Rule("device"),
     "bf16": Rule("bool", optional=True),
     "lora": Rule("bool"),
     "lora_r": Rule("int", 1),
@@ -56,9 +47,6 @@ GENERATIVE_RULES: dict[str, Rule] = {
     "max_target_length": Rule("int", 1),
     "num_beams": Rule("int", 1),
     "constrained": Rule("bool"),
-    "eval_batch_size": Rule("int", 1),
-    "patience": Rule("int", 1, optional=True),
-    "max_steps": Rule("int", 1, optional=True),
     "selection_metric": Rule(
         "choice",
         choices=(
@@ -76,8 +64,12 @@ GENERATIVE_RULES: dict[str, Rule] = {
 
 
 @dataclass
-class GenerativeArguments:
+class GenerativeArguments(TrainingArguments):
     """Settings of a generative training run and of its decoding (checked on construction: ``E202``).
+
+    The generative engine's subclass of :class:`~mrekit.trainer.TrainingArguments`: the
+    same loop reads the shared fields (``head_learning_rate`` is not used: there are no
+    separate heads), and the fields below are the engine's own.
 
     Args:
         epochs: Passes over the training data.
@@ -110,15 +102,11 @@ class GenerativeArguments:
         True
     """
 
+    # Defaults of the shared fields that differ for this engine:
     epochs: int = 10
-    batch_size: int = 32
     learning_rate: float | None = None
-    weight_decay: float = 0.01
     warmup_ratio: float = 0.05
-    grad_clip: float = 1.0
-    seed: int = 0
-    threads: int | None = None
-    device: str = "auto"
+    # The engine's own fields:
     bf16: bool | None = None
     lora: bool = False
     lora_r: int = 8
@@ -128,28 +116,9 @@ class GenerativeArguments:
     max_target_length: int = 128
     num_beams: int = 1
     constrained: bool = True
-    eval_batch_size: int = 64
-    patience: int | None = None
-    max_steps: int | None = None
-    selection_metric: str = "auto"
 
-    def __post_init__(self) -> None:
-        check_settings(self, GENERATIVE_RULES, code="E202")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GenerativeArguments:
-        """Build from a dict, naming any unknown key or bad value (``E202``)."""
-        if not isinstance(data, Mapping):
-            raise MrekitError(
-                "E202",
-                f"training settings must be a table of names and values, not {type(data).__name__}",
-                field="training",
-            )
-        return dataclass_from_dict(cls, data, code="E202", what="generative training setting")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dataclasses.asdict(self)
+    rules: ClassVar[Mapping[str, Rule]] = GENERATIVE_RULES
+    error_code: ClassVar[str] = "E202"
 
 
 def selection_metric(args: GenerativeArguments, model: GenerativeModel, dev: Sequence[Example]) -> str:
@@ -172,108 +141,83 @@ def selection_metric(args: GenerativeArguments, model: GenerativeModel, dev: Seq
     return "text_accuracy" if has_text else word
 
 
-class GenerativeTrainer:
-    """Fits the model of a :class:`~mrekit.generative.engine.GenerativeModel` (built, not yet trained)."""
+class GenerativeHooks:
+    """The generative engine's side of the one training loop (:class:`mrekit.trainer.Trainer`).
 
-    def __init__(self, engine: GenerativeModel, args: GenerativeArguments, device: torch.device, bf16: bool) -> None:
+    Encoder-decoder models learn the target tokens given the input; decoder-only models
+    read ``prompt + target`` with the loss masked to the target. Dev predictions use the
+    same decoding as :meth:`GenerativeModel.predict`.
+    """
+
+    #: The engine seeded before building its model; seeding again would change the dropout stream.
+    seed_at_start = False
+    #: No warm-up step when ``warmup_ratio`` × steps is below one (as this engine always trained).
+    min_warmup_steps = 0
+
+    def __init__(self, engine: GenerativeModel, args: GenerativeArguments, bf16: bool) -> None:
         self.engine = engine
+        self.module = engine.model_
         self.args = args
-        self.device = device
         self.bf16 = bf16
+        self.pairs: list[tuple[list[int], list[int]]] = []
         self.losses: list[float] = []
 
-    def train(
-        self, train: Sequence[Example], dev: Sequence[Example] | None, output_dir: Path, *, progress: Any = None
-    ) -> dict[str, Any]:
-        """Train, evaluate on dev after each epoch, save the best epoch to ``output_dir/model-best``.
+    def check(self, train: Sequence[Example], dev: Sequence[Example] | None) -> None:
+        if not train:
+            raise MrekitError("E101", "no training examples")
 
-        Returns:
-            The log record of the best epoch.
-        """
-        from mrekit.formats._io import check_output_dir, check_output_file
-        from mrekit.generative.modeling import autocast
-        from mrekit.training import write_metrics
+    def prepare(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
+        self.pairs = self._encode(train)
+        return {}
 
-        args, engine, out = self.args, self.engine, Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        check_output_dir(out / "model-best", overwrite=True)  # E174 now, not after an epoch, for a foreign folder
-        check_output_file(out / "metrics.jsonl", overwrite=True)
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-        records: list[dict[str, Any]] = []
-        pairs = self._encode(train)
-        lengths = [len(s) + len(t) for s, t in pairs]
-        steps_per_epoch = math.ceil(len(pairs) / args.batch_size)
-        total = steps_per_epoch * args.epochs
-        if args.max_steps is not None:
-            total = min(total, args.max_steps)
-        optimizer, scheduler = self._optimizer(total)
-        metric = selection_metric(args, engine, dev or [])
-        model = engine.model_
-        model.to(self.device)
-        best: dict[str, Any] = {"value": None, "epoch": None, "record": {}, "stale": 0}
-        step = 0
-        for epoch in range(args.epochs):
-            started = time.perf_counter()
-            model.train()
-            batches = bucketed_batches(lengths, args.batch_size, seed=args.seed * 1000 + epoch)
-            task = progress.add_task(f"epoch {epoch + 1}/{args.epochs}", total=len(batches)) if progress else None
-            losses = []
-            for batch_ids in batches:
-                batch = {k: v.to(self.device) for k, v in self._collate([pairs[i] for i in batch_ids]).items()}
-                with autocast(self.device, self.bf16):
-                    loss = model(**batch).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                step += 1
-                if progress:
-                    description = f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses[-50:]):.4f}"
-                    progress.update(task, advance=1, description=description)
-                if args.max_steps is not None and step >= args.max_steps:
-                    break
-            self.losses += losses
-            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "steps": step}
-            record["train_seconds"] = round(time.perf_counter() - started, 2)
-            done = epoch + 1 == args.epochs or (args.max_steps is not None and step >= args.max_steps)
-            improved = self._score(record, dev, metric, best, last=done)
-            if progress and task is not None:
-                progress.remove_task(task)
-                progress.console.print(_epoch_line(record, metric, improved))
-            record.update(selection_metric=metric, best_epoch=best["epoch"] or epoch + 1)
-            if improved:
-                engine._save_to(out / "model-best", overwrite=True, training={"arguments": args.to_dict(), **record})
-                best["record"] = record
-            records.append(record)
-            write_metrics(out, records)  # rewritten atomically: never a half line
-            logger.info("epoch %d: %s", epoch + 1, record)
-            if done or (args.patience is not None and best["stale"] >= args.patience):
-                break
-        return best["record"]
+    def lengths(self) -> list[int]:
+        return [len(s) + len(t) for s, t in self.pairs]
 
-    def _score(
-        self, record: dict[str, Any], dev: Sequence[Example] | None, metric: str, best: dict, last: bool
-    ) -> bool:
-        """Add dev metrics to ``record``; whether this epoch is the best so far."""
-        from mrekit.generative.metrics import generation_metrics
-        from mrekit.metrics import evaluate
+    def batch(self, ids: list[int], device: torch.device) -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in self._collate([self.pairs[i] for i in ids]).items()}
 
-        if not dev:
-            return last  # nothing to select on: the last epoch is the model
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(next(self.module.parameters()).device, self.bf16):
+            loss = self.module(**batch).loss
+        self.losses.append(loss.item())
+        return loss
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        args = self.args
+        lr = args.learning_rate or self.engine.default_learning_rate(args)
+        decay, no_decay = [], []
+        for name, param in self.module.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        return [
+            {"params": decay, "weight_decay": args.weight_decay, "lr": lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr},
+        ]
+
+    def evaluate(self, dev: Sequence[Example]) -> dict[str, float]:
         preds = self.engine.predict(dev, batch_size=self.args.eval_batch_size)
-        scores = evaluate(list(dev), preds, bootstrap=0)
-        record["dev"] = {k: v for k, v in scores.items() if isinstance(v, float)}
-        record["dev"].update({k: v for k, v in generation_metrics(preds).items() if isinstance(v, float)})
-        value = record["dev"].get(metric)
-        if value is None:
-            return last
-        if best["value"] is None or value > best["value"]:
-            best.update(value=value, epoch=record["epoch"], stale=0)
-            return True
-        best["stale"] += 1
-        return False
+        scores = {k: v for k, v in evaluate(list(dev), preds, bootstrap=0).items() if isinstance(v, float)}
+        scores.update({k: v for k, v in generation_metrics(preds).items() if isinstance(v, float)})
+        return scores
+
+    def selection_metric(self, dev: Sequence[Example] | None) -> str | None:
+        return selection_metric(self.args, self.engine, dev or [])
+
+    def fingerprint(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
+        spec = self.engine.spec_.to_dict()
+        labels = {"text": spec.get("labels"), "spans": spec.get("types"), "multi_label": None}
+        model = {"output": spec, "architecture": self.engine.architecture_, "base": str(self.engine.model)}
+        return run_fingerprint(
+            arguments=self.args.to_dict(),
+            model=model,
+            labels=labels,
+            encoder=weights_sha256(self.module),
+            train=train,
+            dev=dev,
+        )
+
+    def save(self, folder: Path, record: dict[str, Any]) -> None:
+        self.engine._save_to(folder, overwrite=True, training={"arguments": self.args.to_dict(), **record})
 
     def _encode(self, train: Sequence[Example]) -> list[tuple[list[int], list[int]]]:
         codec = self.engine.codec_
@@ -305,35 +249,7 @@ class GenerativeTrainer:
             "labels": _padded([[-100] * len(s) + t for s, t in items], -100),
         }
 
-    def _optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-        args = self.args
-        lr = args.learning_rate or self.engine.default_learning_rate(args)
-        decay, no_decay = [], []
-        for name, param in self.engine.model_.named_parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
-        )
-        warmup = int(total_steps * args.warmup_ratio)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / max(1, warmup)
-            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
 
 def _padded(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
-
-
-def _epoch_line(record: dict[str, Any], metric: str, improved: bool) -> str:
-    dev = record.get("dev") or {}
-    shown = ", ".join(
-        f"{k} {dev[k]:.2%}" for k in ("text_accuracy", "pair_f1", "frame_accuracy", "format_accuracy") if k in dev
-    )
-    mark = " [green]★ best[/]" if improved else ""
-    return f"epoch {record['epoch']}: loss {record['train_loss']:.4f}" + (f"; dev {shown}" if shown else "") + mark

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mrekit.errors import MrekitError
+from mrekit.runtime import provenance
 from mrekit.server.batching import MicroBatcher, ShuttingDown, TextFailed
 from mrekit.server.middleware import BodyLimitMiddleware, HostAllowListMiddleware, SecurityHeadersMiddleware
 from mrekit.server.schemas import (
@@ -226,6 +227,4 @@ def _as_json(result: Any) -> Any:
 
 
 def _version() -> str:
-    import mrekit
-
-    return getattr(mrekit, "__version__", "0")
+    return provenance()["versions"]["mrekit"]

@@ -188,7 +188,7 @@ class MicroBatcher:
         try:
             await asyncio.wait_for(asyncio.shield(self._worker), timeout_s)
         except TimeoutError:
-            logger.warning("micro-batcher did not drain within %.1f s; cancelling the rest", timeout_s)
+            warn(logger, "W302", f"micro-batcher did not drain within {timeout_s:.1f} s; cancelling the rest")
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker

@@ -23,6 +23,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from mrekit.errors import warn
 from mrekit.server.schemas import error_body
 from mrekit.server.settings import Deadlines
 
@@ -60,7 +61,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         if self.max_connections is not None and len(self.connections) > self.max_connections:
-            logger.warning("closing a new connection: %d are open already", len(self.connections) - 1)
+            warn(logger, "W301", f"closing a new connection: {len(self.connections) - 1} are open already")
             transport.write(_TOO_MANY)
             transport.close()
             return

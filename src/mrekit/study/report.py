@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mrekit.formats._io import atomic_file
+from mrekit.outputs import atomic_file
 from mrekit.stats import compute
 from mrekit.study.runs import StudyData
 from mrekit.study.verdict import REPORTED, combine, run_scores, verdicts

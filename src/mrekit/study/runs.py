@@ -10,9 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mrekit.encoder.checks import encoder_position_limit
+from mrekit.encoder.model import MREModel
 from mrekit.formats import jsonl
-from mrekit.formats._io import atomic_file
+from mrekit.outputs import atomic_file
+from mrekit.runtime import device_name
 from mrekit.schema import Example
+from mrekit.trainer import TrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +110,6 @@ def run_one(
     data: StudyData, run: Run, seed: int, output: Path, *, encoder: str | Path | None, training: dict[str, Any]
 ) -> list[Example]:
     """Train and predict one run, or read its cached predictions; returns test predictions."""
-    from mrekit.pipeline import MREModel
-    from mrekit.training import TrainingArguments, device_name
-    from mrekit.training_checks import encoder_position_limit
 
     folder = run_folder(output, data.name, run.name, seed)
     cached = folder / "predictions.jsonl"

@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrekit.encoder.features import IGNORE
+from mrekit.encoder.heads import CRF, TagHead, TextHead, masked_mean
 from mrekit.errors import MrekitError
-from mrekit.features import IGNORE, bio_tags
-from mrekit.models.heads import CRF, TagHead, TextHead, bio_transitions, masked_mean
+from mrekit.tags import bio_tags, bio_transitions
 
 MODES = ("isolated", "shared", "mre")
 LEVELS = ("text", "word")
@@ -106,7 +107,7 @@ class JointModel(nn.Module):
             self.text_head = TextHead(2 * hidden, n_labels, config.dropout)
             self.tag_head = TagHead(hidden, n_tags, dropout=config.dropout)
         self.crf = CRF(config.tags) if config.use_crf else None
-        trans, start = bio_transitions(config.tags)
+        trans, start = (torch.from_numpy(a) for a in bio_transitions(config.tags))
         self.register_buffer("bio_trans", trans, persistent=False)
         self.register_buffer("bio_start", start, persistent=False)
 
@@ -174,7 +175,7 @@ class JointModel(nn.Module):
         """Text-label probabilities and per-token tag scores (what a backend returns).
 
         Tag scores are log-probabilities, or a CRF's emissions when one is trained;
-        :func:`mrekit.decoding.viterbi` turns them into paths.
+        :func:`mrekit.tags.viterbi` turns them into paths.
         """
         out = self.forward({k: batch[k] for k in ("input_ids", "attention_mask", "real_mask")})
         text_logits = out["text_logits"]

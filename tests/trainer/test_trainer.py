@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from mrekit import MrekitError
+from mrekit.config import read_config
+from mrekit.encoder.model import MREModel
 from mrekit.metrics import evaluate
-from mrekit.pipeline import MREModel
 from mrekit.schema import Example
-from mrekit.training import TrainingArguments, read_config
+from mrekit.trainer import TrainingArguments
 
 FAST = dict(batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=3)
 
@@ -48,18 +49,20 @@ def test_resume_after_interruption_gives_the_same_weights(snips_mini, tiny_encod
         if epoch == 1:
             raise Interrupt
 
-    from mrekit.features import LabelSpace
-    from mrekit.models.encoder import load_encoder
-    from mrekit.models.joint import JointConfig, JointModel
-    from mrekit.pipeline import _consistency
-    from mrekit.training import Trainer, seed_everything
+    from mrekit.encoder.backbone import load_encoder
+    from mrekit.encoder.features import LabelSpace
+    from mrekit.encoder.joint import JointConfig, JointModel
+    from mrekit.encoder.model import _consistency
+    from mrekit.encoder.training import EncoderHooks
+    from mrekit.runtime import seed_everything
+    from mrekit.trainer import Trainer
 
     def new_trainer():
         seed_everything(args.seed)
         space = LabelSpace.from_examples(snips_mini)
         config = JointConfig(space.text_labels, space.span_labels, mode="shared", consistency=_consistency(snips_mini))
         encoder, tokenizer = load_encoder(tiny_encoder)
-        return Trainer(JointModel(config, encoder), tokenizer, args)
+        return Trainer(EncoderHooks(JointModel(config, encoder), tokenizer, args), args)
 
     with pytest.raises(Interrupt):
         new_trainer().train(snips_mini, snips_mini, tmp_path / "cut", on_epoch_end=stop_after_first)
@@ -78,9 +81,9 @@ def test_killed_process_resumes(fixtures, tiny_encoder, tmp_path):
         f"""
         import os, signal
         from mrekit.formats import bio
-        from mrekit.pipeline import MREModel
-        from mrekit.training import TrainingArguments
-        import mrekit.training as training
+        from mrekit.encoder.model import MREModel
+        from mrekit.trainer import TrainingArguments
+        import mrekit.trainer.loop as training
 
         original = training.Trainer._save_checkpoint
         def save_then_die(self, folder, optimizer, scheduler, state):
@@ -304,7 +307,7 @@ def test_truncation_is_a_coded_warning_with_counts_in_the_log(snips_mini, tiny_e
 def test_labels_outside_the_label_space_are_a_coded_warning(snips_mini, tiny_encoder, caplog):
     from transformers import AutoTokenizer
 
-    from mrekit.features import LabelSpace, featurize
+    from mrekit.encoder.features import LabelSpace, featurize
 
     space = LabelSpace(["AddToPlaylist"], ["artist", "playlist"])
     with caplog.at_level(logging.WARNING, logger="mrekit"):

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.errors import MrekitError
-from mrekit.formats._io import atomic_dir, atomic_file, read_marker, recover_swap, write_marker
 from mrekit.integrity import (
     canonical_sha256,
     check_config,
@@ -37,13 +37,16 @@ from mrekit.integrity import (
     sha256_file,
     verify_files,
 )
-from mrekit.models.encoder import offline, provenance
-from mrekit.models.joint import JointConfig, JointModel
+from mrekit.outputs import atomic_dir, atomic_file, read_marker, write_marker
+from mrekit.predictor import check_format, model_folder
+from mrekit.predictor import read_manifest as read_manifest_file
+from mrekit.runtime import offline, provenance
 
 FORMAT = "mrekit-joint-model"
 #: 2: the manifest records every file's hash ("files") and the config's ("config_sha256").
 FORMAT_VERSION = 2
 MANIFEST = "mrekit.json"
+ENGINE = "encoder"
 WEIGHTS = "model.safetensors"
 #: Files every model folder has; the manifest must record them.
 REQUIRED = (WEIGHTS, "labels.json", "encoder/config.json")
@@ -90,6 +93,7 @@ def save_model(
         settings = json.loads(json.dumps(config.to_dict()))  # the form it is read back in
         manifest = {
             "format": FORMAT,
+            "engine": ENGINE,
             "format_version": FORMAT_VERSION,
             **provenance(),
             **(extra or {}),
@@ -116,30 +120,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         ...
         mrekit.errors.MrekitError: [E100] no/such/model: model folder not found
     """
-    path = Path(folder)
-    recover_swap(path)  # a save killed mid-swap on a system without atomic exchange
-    if not path.is_dir():
-        raise MrekitError("E100", "model folder not found", path=path)
+    path, manifest = read_manifest_file(folder, code="E181")
     manifest_path = path / MANIFEST
-    if not manifest_path.exists() and not manifest_path.is_symlink():
-        raise MrekitError(
-            "E181", "no mrekit.json: not an mrekit model folder", path=path, hint="train one with mrekit train"
-        )
-    manifest = read_json(manifest_path, code="E181")
-    if not isinstance(manifest, dict):
-        found = type(manifest).__name__
-        raise MrekitError("E181", f"mrekit.json holds a JSON {found}, not an object", path=manifest_path)
-    version = manifest.get("format_version")
-    if manifest.get("format") != FORMAT or version != FORMAT_VERSION or isinstance(version, bool):
-        found = f"{manifest.get('format')!s} v{version!r}"
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            found += f" (a {type(version).__name__}, not a whole number)"
-        raise MrekitError(
-            "E181",
-            f"model format {found} is not {FORMAT} v{FORMAT_VERSION}",
-            path=manifest_path,
-            hint="retrain the model with this mrekit version",
-        )
+    if manifest.get("engine", ENGINE) != ENGINE:
+        raise MrekitError("E181", "not an encoder model (the manifest names another engine)", path=manifest_path)
+    check_format(manifest, manifest_path, format=FORMAT, version=FORMAT_VERSION, code="E181")
     for key, kind in (("config", dict), ("config_sha256", str), ("files", dict)):
         if not isinstance(manifest.get(key), kind):
             found = type(manifest.get(key)).__name__
@@ -155,7 +140,7 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     """Load ``(model, tokenizer, manifest)`` from a folder written by :func:`save_model`.
 
-    ONNX export files are hash-checked by :func:`mrekit.backends.choose_backend` when used.
+    ONNX export files are hash-checked by :func:`mrekit.encoder.onnx.choose_backend` when used.
 
     Raises:
         MrekitError: ``E181`` for a foreign, incompatible or malformed folder; ``E185``
@@ -171,7 +156,7 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    path = Path(folder)
+    path = model_folder(folder)
     manifest = read_manifest(path)
     manifest_path = path / MANIFEST
     check_no_remote_code(path / "encoder")

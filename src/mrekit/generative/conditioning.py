@@ -31,8 +31,8 @@ import dataclasses
 from collections.abc import Collection, Sequence
 
 from mrekit.errors import MrekitError
-from mrekit.formats.generative import DEFAULT_ATTR_KEYS, resolve
 from mrekit.formats.giellm import render_giellm
+from mrekit.formats.items import DEFAULT_ATTR_KEYS, resolve
 from mrekit.formats.oiellm import LABEL_SEP, render_oiellm
 from mrekit.schema import Example
 

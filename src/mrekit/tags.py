@@ -1,4 +1,8 @@
-"""From scores to spans, vectorised: BIO-constrained Viterbi and span extraction in NumPy.
+"""All BIO knowledge in one place: tag strings, allowed transitions, constrained Viterbi, spans.
+
+The tag set of a model is ``O`` then ``B-``/``I-`` per span label; :func:`bio_transitions`
+says which moves are allowed (the CRF and the decoder both add it to their scores).
+From scores to spans everything is vectorised in NumPy:
 
 Both inference backends (PyTorch and ONNX Runtime) produce the same two arrays,
 text-label probabilities and per-token tag scores; everything after that is
@@ -9,9 +13,47 @@ out of the best paths with array operations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def bio_tags(span_labels: Sequence[str]) -> list[str]:
+    """The tag set of a model: ``O`` then ``B-``/``I-`` per span label, in index order.
+
+    Example:
+        >>> bio_tags(["artist"])
+        ['O', 'B-artist', 'I-artist']
+    """
+    return ["O"] + [f"{prefix}-{label}" for label in span_labels for prefix in ("B", "I")]
+
+
+NEG = -1e4  # a large negative score that stays finite in float32 sums
+
+
+def bio_transitions(tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed-move scores for BIO: 0 where allowed, ``NEG`` where not.
+
+    ``I-X`` may only follow ``B-X`` or ``I-X`` and may not start a text.
+
+    Example:
+        >>> trans, start = bio_transitions(["O", "B-a", "I-a"])
+        >>> trans[0, 2].item() < 0, trans[1, 2].item(), start[2].item() < 0
+        (True, 0.0, True)
+    """
+    k = len(tags)
+    trans = np.zeros((k, k), dtype=np.float32)
+    start = np.zeros(k, dtype=np.float32)
+    for j, tag in enumerate(tags):
+        if not tag.startswith("I-"):
+            continue
+        kind = tag[2:]
+        start[j] = NEG
+        for i, prev in enumerate(tags):
+            if prev[2:] != kind or prev == "O":
+                trans[i, j] = NEG
+    return trans, start
 
 
 def viterbi(emissions: np.ndarray, mask: np.ndarray, trans: np.ndarray, start: np.ndarray) -> np.ndarray:

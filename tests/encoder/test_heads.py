@@ -4,8 +4,9 @@ import itertools
 
 import torch
 
-from mrekit.decoding import viterbi as np_viterbi
-from mrekit.models.heads import CRF, bio_transitions
+from mrekit.encoder.heads import CRF
+from mrekit.tags import bio_transitions
+from mrekit.tags import viterbi as np_viterbi
 
 
 def viterbi(emissions, mask, trans, start):
@@ -28,7 +29,7 @@ def brute_force(emissions, trans, start):
 
 def test_constrained_viterbi_matches_brute_force_and_skips_special_tokens():
     torch.manual_seed(0)
-    trans, start = bio_transitions(TAGS)
+    trans, start = (torch.from_numpy(a) for a in bio_transitions(TAGS))
     for _ in range(20):
         emissions = torch.randn(1, 6, len(TAGS))
         mask = torch.tensor([[False, True, True, True, True, False]])  # [CLS] ... [SEP]
@@ -38,7 +39,7 @@ def test_constrained_viterbi_matches_brute_force_and_skips_special_tokens():
 
 
 def test_viterbi_never_starts_or_continues_a_span_wrongly():
-    trans, start = bio_transitions(TAGS)
+    trans, start = (torch.from_numpy(a) for a in bio_transitions(TAGS))
     # I-a scores highest everywhere, but I-a cannot start a text or follow O.
     emissions = torch.full((1, 3, len(TAGS)), -5.0)
     emissions[0, :, 2] = 0.0
@@ -48,7 +49,7 @@ def test_viterbi_never_starts_or_continues_a_span_wrongly():
 
 
 def test_viterbi_batches_rows_of_different_lengths():
-    trans, start = bio_transitions(TAGS)
+    trans, start = (torch.from_numpy(a) for a in bio_transitions(TAGS))
     emissions = torch.randn(2, 5, len(TAGS))
     mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
     both = viterbi(emissions, mask, trans, start)

@@ -2,7 +2,7 @@
 
 A backend turns a padded batch into two arrays, text-label probabilities
 ``(batch, labels)`` and tag scores ``(batch, tokens, tags)``; decoding is shared
-(:mod:`mrekit.decoding`). ``mrekit export DIR --format onnx [--quantize int8]``
+(:mod:`mrekit.tags`). ``mrekit export DIR --format onnx [--quantize int8]``
 writes ``model.onnx`` / ``model.int8.onnx`` and ``onnx.json`` beside the PyTorch
 weights and records their SHA-256 in the folder's manifest; :func:`mrekit.load` uses
 them when asked (``backend="onnx"``) or, with ``backend="auto"``, when they are present
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mrekit.encoder.joint import JointModel
+from mrekit.encoder.serialization import WEIGHTS, read_manifest, record_files
 from mrekit.errors import MrekitError
 from mrekit.integrity import check_regular, read_json, reading, verify_files
-from mrekit.models.joint import JointModel
-from mrekit.models.serialization import WEIGHTS, read_manifest, record_files
 
 INPUTS = ("input_ids", "attention_mask", "real_mask")
 OUTPUTS = ("text_probs", "tag_scores")

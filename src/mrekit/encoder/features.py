@@ -8,7 +8,6 @@ character offsets in any script, Japanese included.
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,20 +17,11 @@ import torch
 from mrekit.alignment import encode_example
 from mrekit.errors import warn
 from mrekit.schema import Example
+from mrekit.tags import bio_tags
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -100
-
-
-def bio_tags(span_labels: Sequence[str]) -> list[str]:
-    """The tag set of a model: ``O`` then ``B-``/``I-`` per span label, in index order.
-
-    Example:
-        >>> bio_tags(["artist"])
-        ['O', 'B-artist', 'I-artist']
-    """
-    return ["O"] + [f"{prefix}-{label}" for label in span_labels for prefix in ("B", "I")]
 
 
 @dataclass
@@ -154,33 +144,6 @@ def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Fe
         truncated = bool(enc.encodings[i].overflowing)
         out.append(Features(ids, [tuple(o) for o in enc["offset_mapping"][i]], real, None, None, truncated))
     return out
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int | None, window: int = 50) -> list[list[int]]:
-    """Group indices into batches of similar length, to waste little compute on padding.
-
-    With a seed, indices are shuffled, sorted by length inside windows of
-    ``window`` batches, and the batches shuffled; the same seed gives the same
-    batches (which is what makes resuming exact). Without a seed, indices are
-    sorted by length (for prediction).
-
-    Example:
-        >>> bucketed_batches([5, 1, 3, 2], 2, seed=None)
-        [[1, 3], [2, 0]]
-    """
-    order = list(range(len(lengths)))
-    if seed is None:
-        order.sort(key=lambda i: lengths[i])
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng = random.Random(seed)
-    rng.shuffle(order)
-    chunk = batch_size * window
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[str, torch.Tensor]:

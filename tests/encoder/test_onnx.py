@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 import mrekit
 from mrekit import MrekitError
 from mrekit.cli import app
+from mrekit.encoder.model import MREModel
+from mrekit.encoder.serialization import record_files
 from mrekit.integrity import sha256_file
-from mrekit.models.serialization import record_files
-from mrekit.pipeline import MREModel
-from mrekit.training import TrainingArguments
+from mrekit.trainer import TrainingArguments
 
 pytest.importorskip("onnxruntime")
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from mrekit.encoder.backbone import load_encoder
 from mrekit.errors import MrekitError
-from mrekit.models.encoder import load_encoder
 
 
 def test_load_encoder_keeps_all_layers_by_default(tiny_encoder):

@@ -11,55 +11,18 @@ SHA-256 is pinned to the official all-MiniLM-L6-v2 weights and checked before us
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from mrekit.errors import MrekitError
 from mrekit.integrity import check_hf_folder, reading, sha256_file
+from mrekit.runtime import offline
 
 #: The name that selects the bundled default encoder.
 DEFAULT_ENCODER = "minilm"
 #: SHA-256 of the official all-MiniLM-L6-v2 ``model.safetensors``.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
-def offline() -> None:
-    """Forbid hub access for everything that imports ``transformers`` afterwards."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    from transformers.utils import logging as hf_logging
-
-    # Weight-loading bars and notices are noise inside mrekit's own progress display.
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def provenance() -> dict[str, Any]:
-    """Library versions, time and machine for a model manifest, so a folder says what wrote it.
-
-    Example:
-        >>> sorted(provenance())
-        ['created', 'machine', 'versions']
-    """
-    import platform
-    from datetime import UTC, datetime
-
-    import torch
-    import transformers
-
-    import mrekit
-
-    return {
-        "versions": {
-            "mrekit": mrekit.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": platform.machine(),
-    }
 
 
 @functools.cache

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from mrekit import Example, MrekitError, Span
-from mrekit.features import LabelSpace, collate, featurize
-from mrekit.models.encoder import MINILM_SHA256, default_encoder_path, load_encoder
-from mrekit.models.joint import JointConfig, JointModel
+from mrekit.encoder.backbone import MINILM_SHA256, default_encoder_path, load_encoder
+from mrekit.encoder.features import LabelSpace, collate, featurize
+from mrekit.encoder.joint import JointConfig, JointModel
 
 
 def batch_for(examples, tokenizer, config):
@@ -71,7 +71,7 @@ def test_config_validation():
 
 def test_default_encoder_hash_is_pinned(monkeypatch):
     assert default_encoder_path().joinpath("model.safetensors").exists()
-    import mrekit.models.encoder as enc
+    import mrekit.encoder.backbone as enc
 
     enc.default_encoder_path.cache_clear()
     monkeypatch.setattr(enc, "MINILM_SHA256", "0" * 64)

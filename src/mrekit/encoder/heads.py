@@ -1,35 +1,11 @@
-"""Prediction heads and BIO decoding: text head, tag head, linear-chain CRF, constrained Viterbi."""
+"""Prediction heads: text head, tag head and a linear-chain CRF (its BIO constraints come from :mod:`mrekit.tags`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-NEG = -1e4  # a large negative score that stays finite in float32 sums
-
-
-def bio_transitions(tags: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Allowed-move scores for BIO: 0 where allowed, ``NEG`` where not.
-
-    ``I-X`` may only follow ``B-X`` or ``I-X`` and may not start a text.
-
-    Example:
-        >>> trans, start = bio_transitions(["O", "B-a", "I-a"])
-        >>> trans[0, 2].item() < 0, trans[1, 2].item(), start[2].item() < 0
-        (True, 0.0, True)
-    """
-    k = len(tags)
-    trans = torch.zeros(k, k)
-    start = torch.zeros(k)
-    for j, tag in enumerate(tags):
-        if not tag.startswith("I-"):
-            continue
-        kind = tag[2:]
-        start[j] = NEG
-        for i, prev in enumerate(tags):
-            if prev[2:] != kind or prev == "O":
-                trans[i, j] = NEG
-    return trans, start
+from mrekit.tags import bio_transitions
 
 
 class CRF(nn.Module):
@@ -37,7 +13,7 @@ class CRF(nn.Module):
 
     def __init__(self, tags: list[str]) -> None:
         super().__init__()
-        trans, start = bio_transitions(tags)
+        trans, start = (torch.from_numpy(a) for a in bio_transitions(tags))
         self.transitions = nn.Parameter(torch.zeros(len(tags), len(tags)))
         self.start = nn.Parameter(torch.zeros(len(tags)))
         self.register_buffer("trans_constraint", trans, persistent=False)

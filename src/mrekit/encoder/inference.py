@@ -1,0 +1,181 @@
+"""Inference of the joint model: texts -> scores (any backend) -> Viterbi -> examples with offsets.
+
+Shared by :class:`~mrekit.encoder.model.MREModel`, the trainer's dev scoring and the
+ONNX backends: a backend only produces the two score arrays, everything after is here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mrekit.encoder.features import LabelSpace, collate, featurize_texts
+from mrekit.encoder.joint import JointConfig, JointModel
+from mrekit.encoder.onnx import TorchBackend, transitions
+from mrekit.errors import describe_text, warn
+from mrekit.formats._words import uses_spaces
+from mrekit.predictor import check_batch_size, check_consistency, check_texts
+from mrekit.runtime import bucketed_batches
+from mrekit.schema import Example, Span
+from mrekit.tags import TagTable, extract_spans, span_scores, viterbi
+
+logger = logging.getLogger(__name__)
+
+
+def predict_examples(
+    model: JointModel,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    consistency: str = "report",
+    backend: Any = None,
+    warn_truncated: bool = True,
+) -> list[Example]:
+    """Predict text labels and spans for ``texts``, in input order.
+
+    Args:
+        model: A joint model (its config, tags and transitions are used by every backend).
+        tokenizer: Its fast tokenizer.
+        texts: Raw texts.
+        batch_size: Texts per forward pass (batches group similar lengths).
+        consistency: ``report`` marks spans whose label was never seen with the
+            predicted text label in training (``meta["inconsistent_spans"]``);
+            ``enforce`` forbids such span labels while decoding; ``off`` does neither.
+        backend: A :mod:`mrekit.encoder.onnx` backend (PyTorch by default).
+        warn_truncated: Log a warning per text cut at ``max_length`` (the trainer
+            counts dev truncation once instead).
+
+    Returns:
+        One :class:`Example` per text with ``labels``, ``label_scores`` and
+        scored ``spans``; ``meta["truncated"]`` is set for texts cut at ``max_length``.
+
+    Raises:
+        MrekitError: ``E104`` for one ``str`` instead of a list of texts, or an item
+            that is not a ``str``; ``E183`` for a bad ``batch_size`` or ``consistency``.
+    """
+
+    texts = check_texts(texts)
+    check_batch_size(batch_size)
+    check_consistency(consistency)
+    config = model.config
+    backend = backend or TorchBackend(model)
+    space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
+    features = featurize_texts(texts, tokenizer, config.max_length)
+    decoder = _Decoder(config, *transitions(model), consistency == "enforce")
+    pad = tokenizer.pad_token_id or 0
+    results: list[Example | None] = [None] * len(texts)
+    for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
+        items = [features[i] for i in batch_ids]
+        batch = collate(items, space, pad)
+        decoded = decoder(texts, batch_ids, items, batch["real_mask"].numpy(), *backend.scores(batch))
+        for index, example in zip(batch_ids, decoded, strict=True):
+            results[index] = example
+    for example, feature in zip(results, features, strict=True):
+        if feature.truncated:
+            example.meta["truncated"] = True
+            if warn_truncated:
+                warn(logger, "W105", f"{describe_text(example.text)} truncated to {config.max_length} subwords")
+        if consistency != "off":
+            _mark_inconsistent(example, config)
+    return results  # type: ignore[return-value]
+
+
+class _Decoder:
+    """Scores of a batch -> examples: Viterbi, span extraction, offsets, labels."""
+
+    def __init__(self, config: JointConfig, trans: np.ndarray, start: np.ndarray, enforce: bool) -> None:
+        self.config = config
+        self.trans, self.start = trans, start
+        self.table = TagTable.from_tags(config.tags)
+        self.allowed = _allowed_tags(config) if enforce else None
+        self.types = [tag[2:] for tag in config.tags]
+
+    def __call__(self, texts, batch_ids, items, mask, text_probs, tag_scores) -> list[Example]:
+        if self.allowed is not None:
+            # Forbid span types never seen with the predicted text label.
+            permitted = self.allowed[text_probs.argmax(axis=1)]
+            tag_scores = np.where(permitted[:, None, :], tag_scores, -1e4)
+        paths = viterbi(tag_scores, mask, self.trans, self.start)
+        path_probs = np.take_along_axis(_softmax(tag_scores), paths[..., None], axis=2)[..., 0]
+        rows, first, last = extract_spans(paths, mask, self.table)
+        scores = span_scores(path_probs, rows, first, last)
+        offsets = np.zeros(mask.shape + (2,), dtype=np.int64)
+        for row, item in enumerate(items):
+            offsets[row, : len(item.offsets)] = item.offsets
+        kinds = self.table.kind[paths[rows, first]]
+        per_row: list[list[Span]] = [[] for _ in items]
+        found = zip(
+            rows.tolist(),
+            offsets[rows, first, 0].tolist(),
+            offsets[rows, last, 1].tolist(),
+            kinds.tolist(),
+            scores.tolist(),
+            strict=True,
+        )
+        for row, s, e, kind, score in found:
+            s, e = _snap_to_words(texts[batch_ids[row]], s, e)
+            per_row[row].append(Span(s, e, self.types[kind], score=round(score, 4)))
+        word_level = "word" in self.config.levels
+        out = []
+        for row, index in enumerate(batch_ids):
+            labels, label_scores = _text_labels(text_probs[row], self.config)
+            out.append(
+                Example(
+                    texts[index],
+                    labels=labels,
+                    label_scores=label_scores or None,
+                    spans=per_row[row] if word_level else None,
+                )
+            )
+        return out
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _allowed_tags(config: JointConfig) -> np.ndarray:
+    table = np.ones((max(1, len(config.text_labels)), len(config.tags)), dtype=bool)
+    seen = config.consistency or {}
+    for row, label in enumerate(config.text_labels):
+        if label in seen:
+            ok = set(seen[label])
+            table[row] = [tag == "O" or tag[2:] in ok for tag in config.tags]
+    return table
+
+
+def _text_labels(probs: np.ndarray, config: JointConfig) -> tuple[list[str], dict[str, float]]:
+    if not config.text_labels or "text" not in config.levels:
+        return [], {}
+    scores = {label: float(p) for label, p in zip(config.text_labels, probs, strict=False)}
+    if config.multi_label:
+        thresholds = np.array(config.thresholds or [0.5] * len(config.text_labels))
+        chosen = [config.text_labels[i] for i in np.flatnonzero(probs[: len(thresholds)] >= thresholds)]
+        return chosen, scores
+    return [config.text_labels[int(probs.argmax())]], scores
+
+
+def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    # In scripts with spaces a span never starts or ends inside a word: a tag
+    # error on one subword ("mu" + "##se") would otherwise cut the word.
+    if not uses_spaces(text[start:end]):
+        return start, end
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _mark_inconsistent(example: Example, config: JointConfig) -> None:
+    if not config.consistency or not example.labels or not example.spans:
+        return
+    ok = {s for label in example.labels for s in config.consistency.get(label, [])}
+    bad = [i for i, span in enumerate(example.spans) if span.label not in ok]
+    if bad:
+        example.meta["inconsistent_spans"] = bad
