@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mrekit import datasets, formats
+from mrekit import datasets
 from mrekit.cli._ui import cli_errors, console
 from mrekit.metrics import evaluate, match_predictions
 from mrekit.predictor import load
@@ -75,8 +75,7 @@ def evaluate_model(
 
 
 def _read(spec: str | Path, fmt: str | None) -> list:
-    path, builtin_format = datasets.resolve(spec)
-    return list(formats.read(path, fmt or builtin_format or formats.infer_format(path)))
+    return datasets.read_data(spec, fmt)
 
 
 def _print(report: dict[str, Any]) -> None:
