@@ -30,6 +30,7 @@ LAYERS: dict[str, float] = {
     "mrekit.datasets": 2.2,
     "mrekit.runtime": 3.0,
     "mrekit.integrity": 3.0,
+    "mrekit.modelcard": 3.0,
     "mrekit.predictor": 4.0,
     "mrekit.trainer": 5.0,
     "mrekit.encoder": 6.0,

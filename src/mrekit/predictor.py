@@ -33,7 +33,7 @@ from mrekit.schema import Example
 #: The manifest file of every model folder.
 MANIFEST = "mrekit.json"
 #: Engines that ship with mrekit, imported by module name when first asked for.
-BUILTIN_ENGINES = {"encoder": "mrekit.encoder", "generative": "mrekit.generative"}
+BUILTIN_ENGINES = {"encoder": "mrekit.encoder", "generative": "mrekit.generative", "fewshot": "mrekit.fewshot"}
 
 #: ``pipe`` hands ``predict`` this many batches at once, so length bucketing has texts to sort.
 BATCHES_PER_CHUNK = 8
@@ -160,10 +160,20 @@ class Predictor:
         return evaluate_examples(examples, predictions, bootstrap=bootstrap)
 
     def info(self) -> dict[str, Any]:
-        """What the model is: its engine, labels, span types and the manifest's provenance."""
+        """What the model is: its engine, backend, labels and the manifest's provenance.
+
+        ``backend`` is the inference backend in use (``torch``, ``onnx``, ``onnx-int8``),
+        ``None`` for an engine that has no choice of backend.
+
+        Example:
+            >>> Predictor().info()["backend"] is None
+            True
+        """
         manifest = getattr(self, "manifest_", None) or {}
+        backend = getattr(self, "backend_name_", None) or getattr(getattr(self, "backend_", None), "name", None)
         return {
             "engine": manifest.get("engine", getattr(self, "engine", None)),
+            "backend": backend,
             "labels": list(getattr(self, "labels_", []) or []),
             "versions": manifest.get("versions"),
             "created": manifest.get("created"),

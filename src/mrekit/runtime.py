@@ -1,15 +1,16 @@
 """What both engines and the trainer need from the machine: devices, seeds, batching, provenance.
 
-Engine-neutral: nothing here knows a model. ``offline()`` is called before anything
-imports a Hugging Face loader, so no code path can reach a model hub.
+Engine-neutral: nothing here knows a model. Loads of Hugging Face files run inside
+:func:`offline`, which quiets ``transformers`` for their duration only; no code path can
+reach a model hub because every loader passes ``local_files_only=True``.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import platform
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _package_version
@@ -83,15 +84,38 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int | Non
     return batches
 
 
-def offline() -> None:
-    """Forbid hub access for everything that imports ``transformers`` afterwards."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """Quiet ``transformers`` while mrekit loads local files, then restore what the user had.
+
+    Hub access is excluded by every loader itself (``local_files_only=True``,
+    ``trust_remote_code=False``, safetensors only), not by this context: the process's
+    environment (``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``) is never changed, and
+    transformers' verbosity and progress bars are set back on leaving, so a program that
+    uses ``transformers`` beside mrekit keeps its own configuration.
+
+    Example:
+        >>> from transformers.utils import logging as hf_logging
+        >>> before = hf_logging.get_verbosity()
+        >>> with offline():
+        ...     hf_logging.get_verbosity() == hf_logging.ERROR
+        True
+        >>> hf_logging.get_verbosity() == before
+        True
+    """
     from transformers.utils import logging as hf_logging
 
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     # Weight-loading bars and notices are noise inside mrekit's own progress display.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def provenance() -> dict[str, Any]:

@@ -131,3 +131,58 @@ def test_help_explains_commands():
     for command in ("convert", "validate", "stats", "evaluate"):
         assert command in result.output
     assert "--from" in run("convert", "--help").output
+
+
+def test_convert_infers_the_output_format_from_the_suffix(tmp_path, fixtures):
+    pytest.importorskip("spacy")
+    from mrekit.formats import spacy as mspacy
+
+    out = tmp_path / "train.spacy"
+    result = run("convert", fixtures / "ja_ner.jsonl", out)
+    assert result.exit_code == 0, result.output
+    assert "wrote 8 examples" in result.output and "(spacy)" in result.output
+    assert out.read_bytes()[:1] != b"{"  # a DocBin, not JSONL
+    assert [e.spans for e in mspacy.read(out)][0][0].label == "その他の組織名"
+    conll = tmp_path / "ja.conll"
+    assert run("convert", out, conll).exit_code == 0 and conll.read_text().startswith("# id = stockmark-3572156")
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "expected"),
+    [
+        ("y.spacy", ["--to", "jsonl"], "[E135] {out}: --to jsonl contradicts the output name: a .spacy file is spacy"),
+        ("y.conll", ["--to", "bio"], "[E135] {out}: --to bio writes a folder, but the output name has the file suffix"),
+        ("y.json", [], "[E131] {out}: a .json output could be one of several formats"),
+    ],
+)
+def test_convert_refuses_a_format_the_output_name_contradicts(tmp_path, fixtures, name, flags, expected):
+    out = tmp_path / name
+    result = run("convert", fixtures / "ja_ner.jsonl", out, *flags)
+    assert result.exit_code == 1
+    assert expected.format(out=out) in " ".join(result.output.split())
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("labelstudio", "tasks.json"), ("doccano", "doccano.jsonl")])
+def test_convert_to_annotation_tools_and_back(tmp_path, fixtures, fmt, name):
+    out = tmp_path / name
+    result = run("convert", fixtures / "ja_ner.jsonl", out, "--to", fmt)
+    assert result.exit_code == 0 and f"({fmt})" in result.output, result.output
+    back = tmp_path / "back.jsonl"
+    assert run("convert", out, back).exit_code == 0  # --from inferred from the content
+    original = [json.loads(line) for line in (fixtures / "ja_ner.jsonl").read_text().splitlines()]
+    for want in original:  # the fixture declares span surfaces; the round trip keeps offsets
+        for span in want["spans"]:
+            span.pop("text", None)
+    got = [json.loads(line) for line in back.read_text().splitlines()]
+    for item in got:
+        for span in item.get("spans", []):
+            span.pop("text", None)
+    assert got == original
+
+
+def test_convert_to_stdout_defaults_to_jsonl_and_follows_to(tmp_path, fixtures):
+    result = run("convert", fixtures / "ja_ner.jsonl", "-", "--to", "doccano")
+    assert result.exit_code == 0
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["label"] == [[0, 7, "その他の組織名"]] and "spans" not in first

@@ -106,7 +106,7 @@ def _files(folder):
 
 
 def test_train_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path, fixtures, tiny_encoder):
-    assert _train(tmp_path, fixtures, tiny_encoder).exit_code == 0
+    assert _train(tmp_path, fixtures, tiny_encoder, "--keep-checkpoint").exit_code == 0
     out = tmp_path / "run"
     (out / "notes.txt").write_text("my notes")
     before = _files(out)
@@ -121,7 +121,7 @@ def test_train_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path, fixt
     assert other.exit_code == 1 and "[E189]" in other.output and "seed 0 -> 5" in other.output
     assert _files(out) == before
 
-    replaced = _train(tmp_path, fixtures, tiny_encoder, "--overwrite", "--seed", 5)
+    replaced = _train(tmp_path, fixtures, tiny_encoder, "--overwrite", "--seed", 5, "--keep-checkpoint")
     assert replaced.exit_code == 0, replaced.output
     assert (out / "notes.txt").read_text() == "my notes"  # only the run's own files are replaced
     manifest = json.loads((out / "model-best" / "mrekit.json").read_text())
@@ -129,6 +129,67 @@ def test_train_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path, fixt
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     resumed = _train(tmp_path, fixtures, tiny_encoder, "--resume", "--seed", 5)  # the same run: nothing to do
     assert resumed.exit_code == 0, resumed.output
+
+
+def test_train_off_a_terminal_prints_plain_progress_and_removes_the_checkpoint(tmp_path, fixtures, tiny_encoder):
+    result = _train(tmp_path, fixtures, tiny_encoder, "--learning-rate", 0.01)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("training budget: ") and "batch size 4" in lines[0] and "(epochs 1 as set)" in lines[0]
+    assert any(line.startswith("epoch 1/1 step 1/") and "steps/s, ETA" in line for line in lines)
+    assert any(line.startswith("epoch 1: loss ") and line.endswith("★ best") for line in lines)
+    assert not [line for line in lines if line.startswith("⚠ ")]  # progress lines are not shown as warnings
+    out = tmp_path / "run"
+    assert not (out / "checkpoint").exists()
+    assert (
+        json.loads((out / "model-best" / "mrekit.json").read_text())["training"]["arguments"]["learning_rate"] == 0.01
+    )
+    again = _train(tmp_path, fixtures, tiny_encoder, "--resume", "--learning-rate", 0.01)
+    assert again.exit_code == 1 and "[E184]" in again.output and "the run finished (all 1 epochs" in again.output
+    assert "--overwrite" in again.output
+
+
+def test_train_flags_are_named_as_the_settings(tmp_path, fixtures, tiny_encoder):
+    shown = run("train", "--help").output
+    assert "--learning-rate" in shown and "--keep-checkpoint" in shown and "--lr " not in shown
+    old = run(
+        "train",
+        "--train",
+        fixtures / "bio_mini",
+        "--encoder",
+        tiny_encoder,
+        "--lr",
+        0.02,
+        "--epochs",
+        1,
+        "--batch-size",
+        4,
+        "--keep-checkpoint",
+        "--output",
+        tmp_path / "run",
+    )
+    assert old.exit_code == 0, old.output
+    manifest = json.loads((tmp_path / "run" / "model-best" / "mrekit.json").read_text())
+    assert (
+        manifest["training"]["arguments"]["learning_rate"],
+        manifest["training"]["arguments"]["keep_checkpoint"],
+    ) == (0.02, True)
+    assert (tmp_path / "run" / "checkpoint" / "state.json").exists()
+
+
+def test_train_epochs_auto_prints_the_chosen_budget(tmp_path, fixtures, tiny_encoder):
+    result = _train(tmp_path, fixtures, tiny_encoder, "--epochs", "auto", "--training.max_steps", 3)
+    # _train passes --epochs 1 first; the later --epochs auto wins.
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("training budget: ") and "50 epochs, 3 steps (epochs auto: 600 steps wanted" in first
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert (log[-1]["steps"], log[-1]["finished"]) == (3, "max_steps 3 reached")
+
+
+def test_train_epochs_must_be_a_number_or_auto(tmp_path, fixtures, tiny_encoder):
+    result = _train(tmp_path, fixtures, tiny_encoder, "--epochs", "many")
+    assert result.exit_code == 1 and "[E183] field 'epochs'" in result.output and "or auto" in result.output
 
 
 def test_train_refuses_a_folder_of_other_files_and_a_file(tmp_path, fixtures, tiny_encoder):
@@ -216,7 +277,8 @@ def test_train_config_file_with_dotted_overrides(tmp_path, fixtures, tiny_encode
 def test_train_unknown_engine_or_override_is_a_coded_error(tmp_path, fixtures):
     base = ("train", "--train", fixtures / "bio_mini", "--output", tmp_path / "o")
     result = run(*base, "--engine", "rules")
-    assert result.exit_code == 1 and "[E183]" in result.output and "encoder, generative" in result.output
+    assert result.exit_code == 1 and "[E183]" in result.output
+    assert "encoder" in result.output and "generative" in result.output  # the registered engines are listed
     result = run(*base, "--training.epochz", 2)
     assert result.exit_code == 1 and "[E183]" in result.output and "epochz" in result.output
     result = run(*base, "training.epochs")

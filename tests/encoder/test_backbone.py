@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
+import mrekit
 from mrekit.encoder.backbone import load_encoder
 from mrekit.errors import MrekitError
 
@@ -28,3 +31,56 @@ def test_encoder_layers_out_of_range_is_refused(tiny_encoder, layers):
         load_encoder(tiny_encoder, num_layers=layers)
     assert err.value.code == "E183"
     assert "between 1 and 2" in str(err.value)
+
+
+def test_a_model_hub_name_says_how_to_get_a_local_folder():
+    with pytest.raises(MrekitError) as err:
+        load_encoder("bert-base-uncased")
+    assert err.value.code == "E100"
+    assert err.value.path == "bert-base-uncased"
+    assert err.value.message == (
+        "no such local folder; an encoder is a local Hugging Face model folder, not a model hub name"
+    )
+    assert err.value.hint == (
+        "mrekit never downloads a model; on a machine with internet run once: "
+        "python -c \"from transformers import AutoModel, AutoTokenizer; n = 'bert-base-uncased'; "
+        "AutoModel.from_pretrained(n).save_pretrained('encoders/' + n); "
+        "AutoTokenizer.from_pretrained(n).save_pretrained('encoders/' + n)\" "
+        "then copy that folder here and pass --encoder encoders/bert-base-uncased"
+    )
+
+
+def test_loading_leaves_environment_and_transformers_logging_alone(tiny_encoder, monkeypatch, tmp_path, snips_mini):
+    from transformers.utils import logging as hf_logging
+
+    from mrekit.encoder.joint import JointConfig, JointModel
+    from mrekit.encoder.serialization import save_model
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_info()
+    try:
+        encoder, tokenizer = load_encoder(tiny_encoder)
+        folder = save_model(JointModel(JointConfig(["a"], ["x"]), encoder), tokenizer, tmp_path / "m")
+        mrekit.load(folder).predict(["play muse"])
+        assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+        assert hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity(before)
+
+
+def test_loading_never_opens_a_connection(tiny_encoder, monkeypatch):
+    import socket
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    model, tokenizer = load_encoder(tiny_encoder)
+    assert model.config.model_type == "bert" and tokenizer.is_fast

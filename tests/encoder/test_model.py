@@ -57,6 +57,7 @@ def test_save_load_round_trip_and_training_folder(trained, snips_mini, tmp_path)
     saved = model.save(tmp_path / "m")
     assert sorted(p.name for p in saved.iterdir()) == [
         ".mrekit-output.json",  # what mrekit wrote: lets a later save(overwrite=True) replace it
+        "README.md",  # the model card
         "encoder",
         "labels.json",
         "model.safetensors",

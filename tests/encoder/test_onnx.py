@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -50,11 +51,32 @@ def test_onnx_fp32_matches_torch(exported, snips_mini):
         assert np.allclose(list(x.label_scores.values()), list(y.label_scores.values()), atol=1e-4)
 
 
-def test_auto_prefers_int8_and_int8_runs(exported, snips_mini):
-    model = mrekit.load(exported)
+def test_auto_is_the_exact_fp32_export_even_with_int8_present(exported, snips_mini, caplog):
+    assert (exported / "model.int8.onnx").exists()
+    with caplog.at_level(logging.INFO, logger="mrekit.encoder"):
+        model = mrekit.load(exported)
+    assert model.backend_.name == "onnx"
+    assert f"model {exported} runs on the onnx backend" in caplog.messages
+    exact = mrekit.load(exported, backend="torch").predict([ex.text for ex in snips_mini])
+    assert [(x.labels, x.spans) for x in model.predict([ex.text for ex in snips_mini])] == [
+        (y.labels, y.spans) for y in exact
+    ]
+
+
+def test_int8_runs_only_when_asked(exported, snips_mini, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="mrekit.encoder"):
+        model = mrekit.load(exported, backend="onnx-int8")
     assert model.backend_.name == "onnx-int8"
+    assert f"model {exported} runs on the onnx-int8 backend" in caplog.messages
     results = model.predict([ex.text for ex in snips_mini])
     assert len(results) == len(snips_mini) and all(len(r.labels) == 1 for r in results)
+    import shutil
+
+    only_int8 = tmp_path / "int8"
+    shutil.copytree(exported, only_int8)
+    (only_int8 / "model.onnx").unlink()
+    assert mrekit.load(only_int8).backend_.name == "torch"  # auto never picks the approximate export
+    assert mrekit.load(only_int8, backend="onnx-int8").backend_.name == "onnx-int8"
 
 
 def test_stale_or_missing_exports_are_refused(exported, tmp_path, snips_mini, tiny_encoder):

@@ -83,3 +83,47 @@ def test_infer_and_unknown_formats(tmp_path):
         formats.format_module("xml")
     with pytest.raises(MrekitError, match=r"can be read but not written"):
         formats.write([], tmp_path / "x", "stockmark")
+
+
+@pytest.mark.parametrize(
+    ("path", "to", "expected"),
+    [
+        ("y.spacy", None, "spacy"),
+        ("Y.CONLL", None, "conll"),
+        ("y.iob", None, "conll"),
+        ("y.jsonl", None, "jsonl"),
+        ("y.jsonl", "doccano", "doccano"),
+        ("-", None, "jsonl"),
+        ("-", "spacy", "spacy"),
+        ("folder", None, "jsonl"),
+        ("folder", "bio", "bio"),
+        ("y.json", "labelstudio", "labelstudio"),
+        ("y.xml", None, "semeval-absa"),
+    ],
+)
+def test_output_format_follows_the_suffix(path, to, expected):
+    assert formats.infer_output_format(path, to) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "to", "says"),
+    [
+        ("y.spacy", "jsonl", "--to jsonl contradicts the output name: a .spacy file is spacy"),
+        ("y.conll", "bio", "--to bio writes a folder, but the output name has the file suffix .conll"),
+        ("y.jsonl", "labelstudio", "a .jsonl file is jsonl or doccano or oiellm or giellm"),
+        ("y.json", "jsonl", "pass --to labelstudio"),
+    ],
+)
+def test_output_format_contradicting_the_suffix_is_e135(path, to, says):
+    with pytest.raises(MrekitError) as err:
+        formats.infer_output_format(path, to)
+    assert err.value.code == "E135" and err.value.path == path and says in str(err.value)
+
+
+def test_json_output_needs_to_and_unknown_to_is_e130():
+    with pytest.raises(MrekitError) as err:
+        formats.infer_output_format("tasks.json")
+    assert err.value.code == "E131" and "--to labelstudio" in err.value.hint
+    with pytest.raises(MrekitError, match=r"\[E130\] unknown format 'xlsx'"):
+        formats.infer_output_format("y.spacy", "xlsx")
+    assert formats.writable("labelstudio") and formats.writable("doccano") and not formats.writable("stockmark")

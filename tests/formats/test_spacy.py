@@ -203,3 +203,64 @@ def test_any_valid_spans_become_token_spans(data, text):
     doc = mspacy.example_to_doc(example)
     assert doc.text == text
     assert mspacy.doc_to_example(doc).spans == example.spans
+
+
+def _raw_cats(path: Path) -> list[dict[str, float]]:
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    return [doc.cats for doc in DocBin().from_disk(path).get_docs(Vocab())]
+
+
+def test_docbin_cats_list_every_label_of_the_data(tmp_path):
+    out = tmp_path / "train.spacy"
+    examples = [
+        Example("play muse", labels=["PlayMusic"]),
+        Example("rain?", labels=["GetWeather", "Question"]),
+        Example("no text level", spans=[]),
+    ]
+    mspacy.write(examples, out)
+    assert _raw_cats(out) == [
+        {"PlayMusic": 1.0, "GetWeather": 0.0, "Question": 0.0},
+        {"PlayMusic": 0.0, "GetWeather": 1.0, "Question": 1.0},
+        {},  # not annotated at the text level: missing values for spaCy, not negatives
+    ]
+    assert [e.labels for e in mspacy.read(out)] == [["PlayMusic"], ["GetWeather", "Question"], []]
+    mspacy.write(examples[:1], out, label_set=["PlayMusic", "Other"], overwrite=True)
+    assert _raw_cats(out) == [{"PlayMusic": 1.0, "Other": 0.0}]
+
+
+def test_predictions_put_their_scores_in_cats(tmp_path):
+    pred = Example("play muse", labels=["PlayMusic"], label_scores={"PlayMusic": 0.45, "GetWeather": 0.3})
+    doc = mspacy.example_to_doc(pred, label_set=["PlayMusic", "GetWeather", "BookRestaurant"])
+    assert doc.cats == {"PlayMusic": 0.45, "GetWeather": 0.3, "BookRestaurant": 0.0}
+    back = mspacy.doc_to_example(doc)
+    assert back.labels == ["PlayMusic"]  # the predicted label, though its score is under 0.5
+    assert back.label_scores == {"PlayMusic": 0.45, "GetWeather": 0.3}
+    out = tmp_path / "pred.spacy"
+    mspacy.write([pred], out)
+    assert _raw_cats(out) == [{"PlayMusic": 0.45, "GetWeather": 0.3}]
+
+
+def test_displacy_options_give_each_span_label_a_colour():
+    from spacy import displacy
+
+    labels = sorted({s.label for ex in (english(), japanese()) for s in ex.spans})
+    options = mspacy.displacy_options(labels)
+    assert options == {
+        "colors": {
+            "city": "#7aecec",
+            "restaurant": "#bfeeb7",
+            "人名": "#feca74",
+            "地名": "#ff9561",
+            "法人名": "#aa9cfc",
+        }
+    }
+    html = displacy.render(mspacy.example_to_doc(japanese()), style="ent", jupyter=False, options=options)
+    assert f"background: {options['colors']['法人名']}" in html
+    many = mspacy.displacy_options(f"L{i}" for i in range(40))["colors"]
+    assert len(set(many.values())) == 40
+    spans = displacy.render(
+        mspacy.example_to_doc(english()), style="span", jupyter=False, options={**options, "spans_key": "sc"}
+    )
+    assert options["colors"]["restaurant"] in spans

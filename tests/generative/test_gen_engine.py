@@ -34,7 +34,7 @@ def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
     model, _ = fitted
     folder = model.save(tmp_path / "saved")
     names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # not atomic_dir's marker
-    assert names == ["model", "mrekit.json", "tokenizer"]
+    assert names == ["README.md", "model", "mrekit.json", "tokenizer"]
     assert not list(folder.rglob("*.bin")) and list((folder / "model").glob("*.safetensors"))
     loaded = GenerativeModel.load(folder)
     for beams in (1, 2):
@@ -181,7 +181,9 @@ def test_the_one_trainer_resumes_a_killed_generative_run_exactly(gen_train, tiny
 
     import mrekit.trainer.loop as loop
 
-    args = GenerativeArguments(epochs=3, batch_size=8, learning_rate=3e-3, max_target_length=32, seed=2, threads=1)
+    args = GenerativeArguments(
+        epochs=3, batch_size=8, learning_rate=3e-3, max_target_length=32, seed=2, threads=1, keep_checkpoint=True
+    )
     GenerativeModel(scratch=tiny).fit(gen_train[:16], gen_train[:4], args=args, output_dir=tmp_path / "full")
 
     class Killed(Exception):

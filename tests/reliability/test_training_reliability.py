@@ -29,7 +29,7 @@ from mrekit.schema import Example, Span
 from mrekit.trainer import TrainingArguments
 
 FAST = dict(batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=3)
-ARGS = TrainingArguments(epochs=3, **FAST)
+ARGS = TrainingArguments(epochs=3, keep_checkpoint=True, **FAST)  # the tests compare checkpoints
 
 
 class Crash(Exception):
@@ -171,7 +171,7 @@ def test_kill_while_writing_the_checkpoint_leaves_no_duplicate_epoch(fixtures, t
 @pytest.fixture(scope="module")
 def finished(snips_mini, tiny_encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    _fit(tiny_encoder, snips_mini, snips_mini[:4], out, args=TrainingArguments(epochs=2, **FAST))
+    _fit(tiny_encoder, snips_mini, snips_mini[:4], out, args=TrainingArguments(epochs=2, keep_checkpoint=True, **FAST))
     return out
 
 

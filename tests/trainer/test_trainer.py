@@ -39,7 +39,7 @@ def test_learns_the_training_data(snips_mini, tiny_encoder, tmp_path):
 
 
 def test_resume_after_interruption_gives_the_same_weights(snips_mini, tiny_encoder, tmp_path):
-    args = TrainingArguments(epochs=3, **FAST)
+    args = TrainingArguments(epochs=3, keep_checkpoint=True, **FAST)
     MREModel(mode="shared", encoder=tiny_encoder).fit(snips_mini, snips_mini, args=args, output_dir=tmp_path / "full")
 
     class Interrupt(Exception):
@@ -168,12 +168,12 @@ METRICS = {"auto", "text_accuracy", "text_micro_f1", "text_macro_f1", "span_prec
 METRICS |= {"pair_precision", "pair_recall", "pair_f1", "frame_accuracy"}
 _OTHER_TEXT = st.one_of(st.text(max_size=12), st.integers(), st.none(), st.booleans())
 BAD_TRAINING = {
-    "epochs": _ints(1),
+    "epochs": _ints(1).filter(lambda v: v != "auto"),
     "batch_size": _ints(1),
     "eval_batch_size": _ints(1),
     "seed": _ints(0),
     "threads": _ints(1, optional=True),
-    "patience": _ints(1, optional=True),
+    "patience": _ints(1, optional=True).filter(lambda v: v != "auto"),
     "learning_rate": _floats(0, above=True),
     "head_learning_rate": _floats(0, above=True),
     "grad_clip": _floats(0, above=True),
@@ -216,8 +216,8 @@ def test_good_training_settings_are_kept(epochs, learning_rate, warmup_ratio, th
     "setting, message",
     [
         ({"learning_rate": "abc"}, "learning_rate must be a number greater than 0, not 'abc'"),
-        ({"epochs": "2"}, "epochs must be an integer of at least 1, not '2'"),
-        ({"epochs": -3}, "epochs must be an integer of at least 1, not -3"),
+        ({"epochs": "2"}, "epochs must be an integer of at least 1 or auto, not '2'"),
+        ({"epochs": -3}, "epochs must be an integer of at least 1 or auto, not -3"),
         ({"batch_size": 0}, "batch_size must be an integer of at least 1, not 0"),
         ({"device": "tpu"}, "device must be auto, cpu, cuda, cuda:N or mps, not 'tpu'"),
         ({"selection_metric": "f1"}, "selection_metric must be one of auto, text_accuracy"),
@@ -393,3 +393,16 @@ def test_max_length_beyond_the_encoders_positions_is_refused(snips_mini, tiny_en
     with pytest.raises(MrekitError, match=rf"\[E183\] .*max_length {positions + 1} is more"):
         model.fit(snips_mini, output_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_fit_reports_each_step_to_its_callback(snips_mini, tiny_encoder, tmp_path, caplog):
+    events = []
+    args = TrainingArguments(epochs=2, **FAST)
+    with caplog.at_level(logging.INFO, logger="mrekit.trainer.progress"):
+        MREModel(encoder=tiny_encoder).fit(snips_mini, None, args=args, output_dir=tmp_path, callback=events.append)
+    total = 2 * -(-len(snips_mini) // 4)
+    assert [e["step"] for e in events] == list(range(1, total + 1))
+    assert {e["total"] for e in events} == {total} and events[-1]["epoch"] == 2 and events[-1]["eta_seconds"] == 0.0
+    lines = [r.getMessage() for r in caplog.records if r.name == "mrekit.trainer.progress"]
+    assert lines[0].startswith(f"training budget: {len(snips_mini)} examples, batch size 4")
+    assert not (tmp_path / "checkpoint").exists()

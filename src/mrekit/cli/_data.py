@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from rich.text import Text
 
 from mrekit import datasets
 from mrekit.cli._ui import err_console
 from mrekit.schema import Example
+from mrekit.trainer.progress import PROGRESS_LOGGER
 
 
 def read_examples(
@@ -27,15 +32,38 @@ def read_examples(
     return datasets.read_data(spec, fmt, field=field)
 
 
-def training_progress():
-    """A rich progress display for epochs (to stderr; silent when not a terminal)."""
+@contextmanager
+def training_progress() -> Iterator[Any]:
+    """A rich progress display of the epochs on a terminal; off a terminal, plain lines instead.
+
+    On a terminal this yields a ``rich.progress.Progress`` (to stderr). Elsewhere (CI logs,
+    ``nohup``, notebooks) it yields ``None`` and, while open, prints the lines of the
+    ``mrekit.trainer.progress`` logger to stderr: the run's budget, a progress line every
+    30 s and at each tenth of the run, and one line per epoch.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-    )
+    if err_console.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err_console) as bar:
+            yield bar
+        return
+    progress_logger = logging.getLogger(PROGRESS_LOGGER)
+    handler = _PlainLines()
+    saved = progress_logger.level, progress_logger.propagate
+    progress_logger.addHandler(handler)
+    progress_logger.setLevel(logging.INFO)
+    progress_logger.propagate = False  # mrekit's console handler would show them again, as warnings
+    try:
+        yield None
+    finally:
+        progress_logger.removeHandler(handler)
+        progress_logger.setLevel(saved[0])
+        progress_logger.propagate = saved[1]
+
+
+class _PlainLines(logging.Handler):
+    """Each record as a plain line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(Text(record.getMessage()), highlight=False, soft_wrap=True)

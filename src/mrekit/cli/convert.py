@@ -17,7 +17,7 @@ def convert(
     output_path: str | Path,
     *,
     from_format: str | None = None,
-    to_format: str = "jsonl",
+    to_format: str | None = None,
     label_sep: str | None = None,
     overwrite: bool = False,
 ) -> int:
@@ -25,24 +25,35 @@ def convert(
 
     Args:
         input_path: A file or folder, or a bundled set such as ``snips:test``.
-        output_path: Where to write.
+        output_path: Where to write; ``-`` for standard output.
         from_format: Input format (inferred from the path when ``None``).
-        to_format: Output format.
+        to_format: Output format; when ``None``, the output suffix's (``.spacy``,
+            ``.conll``...; ``jsonl`` for ``-``, ``.jsonl`` and unknown suffixes; a ``.json``
+            output needs ``--to labelstudio``). One contradicting the suffix is ``E135``.
         label_sep: For ``bio`` input, split intents such as ``a#b`` into several labels.
         overwrite: Replace an existing output (never the input, never a folder mrekit did not write).
 
     Returns:
         The number of examples written.
 
+    Raises:
+        MrekitError: ``E130`` unknown format, ``E131`` a format that cannot be inferred,
+            ``E135`` ``--to`` contradicting the output name, ``E17x`` a refused output,
+            and the reader's codes for a bad input (nothing is written then).
+
     Example:
-        >>> convert("snips:test", "/tmp/snips_test.jsonl")  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "snips_test.conll"
+        >>> convert("snips:test", out)  # --to conll, from the suffix
         700
     """
     path, builtin_format = datasets.resolve(input_path)
     name = from_format or builtin_format or formats.infer_format(path)
-    module = formats.format_module(to_format)  # fail on an unknown output format before reading anything
+    # Fail on an unknown or contradictory output format before reading anything.
+    to_format = formats.infer_output_format(output_path, to_format)
+    module = formats.format_module(to_format)
     # Refuse a bad output path before reading anything, too (the writer checks again when it opens).
-    check = check_output_dir if to_format == "bio" else check_output_file
+    check = check_output_dir if to_format in formats.FOLDER_FORMATS else check_output_file
     if str(output_path) != "-":
         check(output_path, overwrite=overwrite, inputs=[path])
     options = {"label_sep": label_sep} if name == "bio" and label_sep else {}
@@ -60,7 +71,14 @@ def command(
     from_format: Annotated[
         str | None, typer.Option("--from", help=f"Input format: {', '.join(formats.FORMATS)}. Inferred if omitted.")
     ] = None,
-    to_format: Annotated[str, typer.Option("--to", help="Output format.")] = "jsonl",
+    to_format: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Output format; inferred from the output suffix (.spacy, .conll, .jsonl; jsonl for -). "
+            "A .json output needs --to labelstudio.",
+        ),
+    ] = None,
     label_sep: Annotated[
         str | None, typer.Option(help="With --from bio: split intents on this string (ATIS uses '#').")
     ] = None,
@@ -68,18 +86,24 @@ def command(
 ) -> None:
     """Convert a data set between formats (nothing is written if the input has an error).
 
-    An existing output is refused unless --overwrite; the input is never overwritten.
+    The output format follows the output name (train.spacy is spaCy, x.conll CoNLL);
+    --to contradicting it is refused. An existing output is refused unless --overwrite;
+    the input is never overwritten.
 
     Examples:
         mrekit convert snips:test snips_test.jsonl
+        mrekit convert data.jsonl train.spacy
         mrekit convert data.conll data.jsonl --overwrite
         mrekit convert data.jsonl bio_folder --to bio
+        mrekit convert data.jsonl tasks.json --to labelstudio
+        mrekit convert export.jsonl data.jsonl --from doccano
         mrekit convert data.jsonl - | head
     """
     n = cli_errors(convert)(
         input_path, output_path, from_format=from_format, to_format=to_format, label_sep=label_sep, overwrite=overwrite
     )
+    written = formats.infer_output_format(output_path, to_format)  # cannot fail: convert checked it
     if str(output_path) == "-":  # the data went to stdout: the summary goes to stderr
-        err_console.print(f"[green]✔[/] wrote {n} examples to stdout ({to_format})")
+        err_console.print(f"[green]✔[/] wrote {n} examples to stdout ({written})")
     else:
-        console.print(f"[green]✔[/] wrote {n} examples to {output_path} ({to_format})")
+        console.print(f"[green]✔[/] wrote {n} examples to {output_path} ({written})")

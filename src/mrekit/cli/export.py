@@ -51,7 +51,12 @@ def command(
     fmt: Annotated[str, typer.Option("--format", help="Export format.")] = "onnx",
     quantize: Annotated[str | None, typer.Option(help="Also write a dynamically quantised int8 model.")] = None,
 ) -> None:
-    """Export encoder + heads + MRE interaction to ONNX; mrekit.load then runs it with onnxruntime."""
+    """Export encoder + heads + MRE interaction to ONNX; mrekit.load then runs it with onnxruntime.
+
+    Examples:
+        mrekit export runs/snips/model-best
+        mrekit export runs/snips/model-best --quantize int8
+    """
     written = cli_errors(export)(model_dir, fmt=fmt, quantize=quantize)
     for path in written:
         console.print(f"[green]✔[/] wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")

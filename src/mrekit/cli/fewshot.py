@@ -77,7 +77,12 @@ def command(
     output: Annotated[Path | None, typer.Option(help="Write the results JSON here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
 ) -> None:
-    """K-shot classification: mean ± sd accuracy / macro-F1 per verbalizer and K."""
+    """K-shot classification: mean ± sd accuracy / macro-F1 per verbalizer and K.
+
+    Examples:
+        mrekit fewshot --data snips --shots 1 --shots 4 --seeds 3
+        mrekit fewshot --data snips --verbalizer wli --output fewshot.json
+    """
     if output:  # refuse a bad output path before the (long) experiment, not after it
         cli_errors(check_output_file)(output, overwrite=overwrite)
     results = cli_errors(fewshot)(

@@ -71,7 +71,12 @@ def command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     encoder: Annotated[str | None, typer.Option(help="Local encoder folder instead of the bundled MiniLM.")] = None,
 ) -> None:
-    """Train an mre model on the bundled SNIPS data, evaluate it on SNIPS test, show predictions, save it."""
+    """Train an mre model on the bundled SNIPS data, evaluate it on SNIPS test, show predictions, save it.
+
+    Examples:
+        mrekit quickstart
+        mrekit quickstart --output runs/quick --epochs 1 --max-train 500
+    """
 
     console.print(
         f"[bold]mrekit quickstart[/]: joint intent + slot model (mode mre, bundled MiniLM) on SNIPS, {epochs} epochs. "

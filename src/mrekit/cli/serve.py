@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mrekit.cli._ui import cli_errors, console
+from mrekit.cli.predict import check_backend
 from mrekit.errors import MrekitError
 from mrekit.predictor import load
 
@@ -90,6 +91,7 @@ def build_app(model_dir: str | Path, *, backend: str = "auto", **settings: Any) 
     require_server_deps()
     from mrekit.server.app import create_app
 
+    check_backend(model_dir, backend)
     return create_app(load(model_dir, backend=backend), **settings)
 
 
@@ -210,10 +212,15 @@ def command(
     docs: Annotated[
         bool, typer.Option(help="Serve /docs and /redoc (they load Swagger UI / ReDoc from a CDN).")
     ] = False,
-    backend: Annotated[str, typer.Option(help="torch, onnx, onnx-int8 or auto.")] = "auto",
+    backend: Annotated[str, typer.Option(help="torch, onnx, onnx-int8 or auto (encoder models).")] = "auto",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve a model over HTTP: POST /v1/extract, a demo page at /, the OpenAPI schema at /openapi.json."""
+    """Serve a model over HTTP: POST /v1/extract, a demo page at /, the OpenAPI schema at /openapi.json.
+
+    Examples:
+        mrekit serve runs/snips/model-best --port 8000
+        mrekit serve runs/snips --host 0.0.0.0 --allowed-host api.example.org --max-batch 32
+    """
     limits = {
         "max_batch": max_batch,
         "max_text_chars": max_text_chars,

@@ -68,6 +68,10 @@ def command(
 
     Runs: text_only, word_only, shared, mre, text_given_gold_words, words_given_gold_text.
     Finished runs are cached in OUTPUT, so an interrupted study resumes where it stopped.
+
+    Examples:
+        mrekit study snips --output runs/study --seeds 3
+        mrekit study snips --epochs 2 --run mre --run shared
     """
     specs = list(data or []) + list(datasets or [])
     if not specs:

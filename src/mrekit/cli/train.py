@@ -1,7 +1,9 @@
 """``mrekit train``: fit a model from a config file, flags and dotted overrides.
 
-The config's ``engine`` (``--engine``; ``encoder`` by default) picks the registered
-engine (:mod:`mrekit.predictor`) whose ``train_from_config`` runs it; any setting of
+Flags are named as the settings they set (``--epochs``, ``--batch-size``,
+``--learning-rate``, ``--seed``, ``--threads``, ``--device``, ``--keep-checkpoint`` set
+``training.*``; ``--lr`` still works). The config's ``engine`` (``--engine``; ``encoder``
+by default) picks the registered engine (:mod:`mrekit.predictor`) whose ``train_from_config`` runs it; any setting of
 the config can be changed on the command line by its dotted name, as in spaCy
 (``--training.epochs 6 --training.learning_rate 2e-4 --encoder-layers 3``).
 
@@ -85,6 +87,18 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False, o
         return engine.train_from_config(config, output, resume=resume, progress=progress)
 
 
+def epochs_setting(value: str | None) -> int | str | None:
+    """The ``--epochs`` word as a setting: a whole number as an int, anything else as given (checked later).
+
+    Example:
+        >>> epochs_setting("6"), epochs_setting("auto"), epochs_setting(None)
+        (6, 'auto', None)
+    """
+    if value is not None and value.strip().isdigit():
+        return int(value)
+    return value
+
+
 def settings_from(config: Path | None, flags: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     """The effective config: the file, then the common flags, then dotted overrides."""
     settings: dict[str, Any] = read_config(config) if config else {}
@@ -106,12 +120,20 @@ def command(
     engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
     mode: Annotated[str | None, typer.Option(help="Encoder: isolated, shared or mre.")] = None,
     encoder: Annotated[str | None, typer.Option(help="Local Hugging Face encoder folder (default: MiniLM).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training data.")] = None,
+    epochs: Annotated[
+        str | None,
+        typer.Option(help="Passes over the training data, or auto (default: from the data size, with early stopping)."),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (training.learning_rate).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate of the encoder.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", hidden=True, help="Old name of --learning-rate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    keep_checkpoint: Annotated[
+        bool | None,
+        typer.Option("--keep-checkpoint", help="Keep OUTPUT/checkpoint/ after the run finished (default: removed)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --output (the same run).")] = False,
     overwrite: Annotated[
         bool,
@@ -127,7 +149,7 @@ def command(
     for the generative engine --model DIR, --format giellm, --task NER, --lora.
 
     Examples:
-        mrekit train --train snips:train --dev snips:dev -o runs/snips --epochs 6 --lr 2e-4
+        mrekit train --train snips:train --dev snips:dev -o runs/snips --epochs 6 --learning-rate 2e-4
         mrekit train bench/configs/atis.toml -o runs/atis --training.epochs 10 --use-crf
         mrekit train bench/configs/atis.toml -o runs/atis --resume
         mrekit train --engine generative --train snips:train --dev snips:dev --format oiellm --task NER -o runs/gen
@@ -138,12 +160,13 @@ def command(
         "engine": engine,
         "mode": mode,
         "encoder": encoder,
-        "training.epochs": epochs,
+        "training.epochs": epochs_setting(epochs),
         "training.batch_size": batch_size,
-        "training.learning_rate": lr,
+        "training.learning_rate": learning_rate if learning_rate is not None else lr,
         "training.seed": seed,
         "training.threads": threads,
         "training.device": device,
+        "training.keep_checkpoint": keep_checkpoint,
     }
     extra = list(ctx.args)
     if config is not None and str(config).startswith("--"):

@@ -92,7 +92,13 @@ def command(
     allow_overlap: Annotated[bool, typer.Option(help="Accept overlapping spans.")] = True,
     max_problems: Annotated[int, typer.Option(help="Stop listing after this many problems.")] = 100,
 ) -> None:
-    """Check offsets, indices, surfaces and syntax; exit 1 if anything is wrong."""
+    """Check offsets, indices, surfaces and syntax; exit 1 if anything is wrong.
+
+    Examples:
+        mrekit validate data.jsonl
+        mrekit validate snips:train
+        mrekit validate data.conll --no-allow-overlap --max-problems 20
+    """
     count, problems = cli_errors(validate)(
         data, from_format=from_format, allow_overlap=allow_overlap, max_problems=max_problems
     )

@@ -17,6 +17,7 @@ from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import TorchBackend, transitions
 from mrekit.errors import describe_text, warn
 from mrekit.formats._words import uses_spaces
+from mrekit.metrics.calibration import apply_temperature
 from mrekit.predictor import check_batch_size, check_consistency, check_texts
 from mrekit.runtime import bucketed_batches
 from mrekit.schema import Example, Span
@@ -120,6 +121,8 @@ class _Decoder:
             s, e = _snap_to_words(texts[batch_ids[row]], s, e)
             per_row[row].append(Span(s, e, self.types[kind], score=round(score, 4)))
         word_level = "word" in self.config.levels
+        if not self.config.multi_label:  # calibrated text probabilities (mrekit calibrate); same argmax
+            text_probs = apply_temperature(text_probs, self.config.temperature)
         out = []
         for row, index in enumerate(batch_ids):
             labels, label_scores = _text_labels(text_probs[row], self.config)

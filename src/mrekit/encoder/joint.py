@@ -53,6 +53,7 @@ class JointConfig:
         thresholds: Per-label decision thresholds for multi-label (tuned on dev).
         consistency: Span labels seen with each text label in training.
         first_tag_weight: Loss weight of the ``mre`` mode's first (word -> text) tag head.
+        temperature: Temperature of the softmax text probabilities (``mrekit calibrate``; 1 = none).
     """
 
     text_labels: list[str]
@@ -66,6 +67,7 @@ class JointConfig:
     thresholds: list[float] | None = None
     consistency: dict[str, list[str]] | None = None
     first_tag_weight: float = 0.5
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ from mrekit.encoder.features import LabelSpace
 from mrekit.encoder.inference import predict_examples
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import choose_backend, export_onnx
-from mrekit.encoder.serialization import load_model, save_model
+from mrekit.encoder.serialization import is_export, load_model, read_manifest, save_model
 from mrekit.encoder.training import EncoderHooks
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, warn
+from mrekit.metrics.calibration import fit_temperature, softmax_calibration
 from mrekit.predictor import Predictor, check_batch_size, check_consistency, check_texts
 from mrekit.runtime import seed_everything
 from mrekit.schema import Example
@@ -81,6 +82,8 @@ class MREModel(Predictor):
         self.model_: JointModel | None = None
         self.tokenizer_: Any = None
         self.backend_: Any = None
+        #: Which backend predictions run on: ``torch``, ``onnx`` or ``onnx-int8`` (``None`` before fit/load).
+        self.backend_name_: str | None = None
         self.path_: Path | None = None
         self._check_settings()
 
@@ -117,6 +120,7 @@ class MREModel(Predictor):
         output_dir: str | Path | None = None,
         resume: bool = False,
         progress: Any = None,
+        callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> MREModel:
         """Train on ``train``, select on ``dev``; examples may annotate one level only.
 
@@ -128,6 +132,11 @@ class MREModel(Predictor):
                 folder when ``None``).
             resume: Continue an interrupted run in ``output_dir``.
             progress: A ``rich.progress.Progress`` to report to.
+            callback: Called after each optimisation step with an event dict (``step``,
+                ``total``, ``epoch``, ``epochs``, ``loss``, ``steps_per_second``, ``eta_seconds``).
+                Plain progress lines also go to the ``mrekit.trainer.progress`` logger at
+                ``INFO`` (every 30 s and at each tenth of the run), with the run's budget
+                and one line per epoch.
         """
 
         if isinstance(args, Mapping):
@@ -154,9 +163,12 @@ class MREModel(Predictor):
         check_max_length(self.max_length, position_limit(encoder.config.to_dict()))
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
-        Trainer(EncoderHooks(model, tokenizer, args), args).train(train, dev, out, resume=resume, progress=progress)
+        Trainer(EncoderHooks(model, tokenizer, args), args).train(
+            train, dev, out, resume=resume, progress=progress, on_step=callback
+        )
         self.model_, self.tokenizer_, manifest = load_model(out / "model-best")
         self.path_ = out / "model-best"
+        self.backend_name_ = "torch"
         # A word-only model of multi-label data has text labels in its space but no text head.
         if config.multi_label and dev and self.model_.has_text:
             self.model_.config.thresholds = tune_thresholds(self, dev)
@@ -171,8 +183,8 @@ class MREModel(Predictor):
 
         Args:
             folder: The model folder.
-            backend: ``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (an ONNX export
-                when present and onnxruntime is installed, int8 first; else torch).
+            backend: ``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (the fp32 ONNX export
+                when present and onnxruntime is installed, else torch; int8 only when asked).
             threads: CPU threads for ONNX Runtime (default: torch's).
         """
 
@@ -184,6 +196,7 @@ class MREModel(Predictor):
         obj = cls(mode=config.mode, use_crf=config.use_crf, max_length=config.max_length, levels=config.levels)
         obj.model_, obj.tokenizer_, obj.manifest_ = model, tokenizer, manifest
         obj.backend_ = choose_backend(model, path, backend, threads=threads)
+        obj.backend_name_ = obj.backend_.name
         obj.path_ = path
         return obj
 
@@ -233,6 +246,65 @@ class MREModel(Predictor):
         """Text-level probabilities, one row per text, columns in ``labels_`` order."""
         results = self.predict(texts, batch_size=batch_size, consistency="off")
         return np.array([[ex.label_scores.get(label, 0.0) for label in self.labels_] for ex in results])
+
+    def calibrate(self, dev: Sequence[Example], *, batch_size: int = 64) -> dict[str, Any]:
+        """Fit temperature scaling of the text level on ``dev`` (minimum NLL) and keep it in the model.
+
+        Only a single-label (softmax) text head is calibrated: a multi-label model is
+        refused, as its per-label thresholds were tuned on the uncalibrated sigmoid scores.
+        Predicted labels never change, only ``label_scores``. :meth:`save_calibration` stores it.
+
+        Returns:
+            ``temperature``, ``n`` (dev examples used) and dev ``nll`` / ``ece`` ``before`` and ``after``.
+
+        Raises:
+            MrekitError: ``E176`` for a multi-label model or one without a text head;
+                ``E177`` when no dev example has a text label the model knows.
+
+        Example:
+            >>> nlp.calibrate(read_data("snips:dev"))["temperature"]  # doctest: +SKIP
+            1.37...
+        """
+        config = self._fitted().config
+        if config.multi_label or not self._fitted().has_text:
+            what = "a multi-label (sigmoid) text head" if config.multi_label else "no text head"
+            raise MrekitError("E176", f"temperature scaling needs a single-label text head; this model has {what}")
+        labelled = [ex for ex in dev if ex.labels]
+        used = [ex for ex in labelled if len(ex.labels) == 1 and ex.labels[0] in self.labels_]
+        if len(used) < len(labelled):
+            warn(logger, "W103", f"calibration skipped {len(labelled) - len(used)} dev examples with unknown labels")
+        if not used:
+            raise MrekitError("E177", "no dev example has a text label of the model", field="dev")
+        previous, config.temperature = config.temperature, 1.0
+        try:
+            probs = self.predict_proba([ex.text for ex in used], batch_size=batch_size)
+        finally:
+            config.temperature = previous
+        gold = [self.labels_.index(ex.labels[0]) for ex in used]
+        config.temperature = fit_temperature(probs, gold)
+        self.calibration_ = {
+            "temperature": config.temperature,
+            "n": len(used),
+            "before": softmax_calibration(probs, gold, 1.0),
+            "after": softmax_calibration(probs, gold, config.temperature),
+        }
+        return self.calibration_
+
+    def save_calibration(self) -> Path:
+        """Write the loaded model folder again with its temperature (hashes stay valid).
+
+        ONNX exports are not kept (``W150``: export again); the training facts of the
+        manifest are, and ``calibration`` records the fit.
+        """
+        if getattr(self, "path_", None) is None:
+            raise RuntimeError("MREModel.load() the model before saving its calibration")
+        exports = sorted(p.name for p in self.path_.iterdir() if is_export(p.name))
+        extra = {**_saved_extra(getattr(self, "manifest_", None) or {}), "calibration": self.calibration_}
+        save_model(self._fitted(), self.tokenizer_, self.path_, extra=extra, overwrite=True)
+        if exports:
+            warn(logger, "W150", f"{', '.join(exports)} removed: run mrekit export {self.path_} again")
+        self.manifest_ = read_manifest(self.path_)
+        return self.path_
 
     @property
     def labels_(self) -> list[str]:

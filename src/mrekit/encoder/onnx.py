@@ -5,13 +5,16 @@ A backend turns a padded batch into two arrays, text-label probabilities
 (:mod:`mrekit.tags`). ``mrekit export DIR --format onnx [--quantize int8]``
 writes ``model.onnx`` / ``model.int8.onnx`` and ``onnx.json`` beside the PyTorch
 weights and records their SHA-256 in the folder's manifest; :func:`mrekit.load` uses
-them when asked (``backend="onnx"``) or, with ``backend="auto"``, when they are present
-and onnxruntime is installed, after checking them against the manifest (``E188``).
+them when asked (``backend="onnx"`` / ``"onnx-int8"``); the default ``backend="auto"`` is
+the exact model: ``model.onnx`` when present and onnxruntime is installed, else PyTorch
+(never the int8 export, whose outputs differ slightly). Exports are checked against the
+manifest before use (``E188``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mrekit.encoder.backbone import architecture_name
 from mrekit.encoder.joint import JointModel
 from mrekit.encoder.serialization import WEIGHTS, read_manifest, record_files
 from mrekit.errors import MrekitError
@@ -28,6 +32,8 @@ from mrekit.integrity import check_regular, read_json, reading, verify_files
 INPUTS = ("input_ids", "attention_mask", "real_mask")
 OUTPUTS = ("text_probs", "tag_scores")
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+logger = logging.getLogger(__name__)
 
 
 class _Scores(torch.nn.Module):
@@ -109,16 +115,7 @@ def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=folder)
     os.close(fd)
     try:
-        torch.onnx.export(
-            wrapper,
-            tuple(example[k] for k in INPUTS),
-            tmp,
-            input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
+        _trace(wrapper, example, tmp, axes, opset, folder)
         os.replace(tmp, folder / ONNX_FILES["fp32"])
         written.append(folder / ONNX_FILES["fp32"])
         if quantize:
@@ -140,56 +137,99 @@ def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False
     return written
 
 
-def choose_backend(model: JointModel, folder: str | Path, backend: str = "auto", *, threads: int | None = None) -> Any:
-    """``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (the best ONNX export present, else torch).
+def _trace(wrapper: _Scores, example: dict[str, torch.Tensor], path: str, axes: dict, opset: int, folder: Path) -> None:
+    """Trace the scores graph into ``path``; ``E192`` naming the architecture when it cannot be exported."""
+    try:
+        torch.onnx.export(
+            wrapper,
+            tuple(example[k] for k in INPUTS),
+            path,
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    except Exception as err:  # noqa: BLE001 - the exporter raises anything an architecture's code trips on
+        kind = architecture_name(wrapper.model.encoder.config)
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise MrekitError(
+            "E192",
+            f"the {kind} encoder cannot be exported to ONNX ({type(err).__name__}: {detail})",
+            path=folder,
+            hint="keep the PyTorch backend (backend='torch', the default without an export)",
+        ) from None
 
-    The chosen export and ``onnx.json`` are checked against the hashes in the manifest
-    first: an export that was changed, or copied in from another model, is refused even
-    with ``auto`` (never silently replaced by PyTorch).
+
+def choose_backend(model: JointModel, folder: str | Path, backend: str = "auto", *, threads: int | None = None) -> Any:
+    """``torch``, ``onnx``, ``onnx-int8`` or ``auto``: the fp32 ONNX export when present, else torch.
+
+    ``auto`` gives the exact model: fp32 ONNX Runtime where an export and onnxruntime are
+    present (the same outputs as PyTorch), else PyTorch. The int8 export gives slightly
+    different outputs and is used only when asked for (``onnx-int8``). The chosen
+    backend's name is logged at INFO.
+
+    Every export file present is checked against the hashes in the manifest first (with
+    ``auto`` too, even one that is not used): an export that was changed, or copied in
+    from another model, is refused, never silently replaced by PyTorch.
 
     Raises:
         MrekitError: ``E181`` when an ONNX backend is asked for but not exported;
-            ``E188`` when the export differs from the manifest's record; ``E182`` when
-            it was made from other weights.
+            ``E188`` when an export differs from the manifest's record; ``E182`` when
+            it was made from other weights; ``E183`` for an unknown backend.
     """
     folder = Path(folder)
     if backend == "torch":
-        return TorchBackend(model)
-    wanted = {"onnx": ["fp32"], "onnx-int8": ["int8"], "auto": ["int8", "fp32"]}.get(backend)
-    if wanted is None:
+        return _chosen(TorchBackend(model), folder)
+    kinds = {"onnx": "fp32", "onnx-int8": "int8", "auto": "fp32"}
+    if backend not in kinds:
         raise MrekitError("E183", f"backend must be torch, onnx, onnx-int8 or auto, not {backend!r}", field="backend")
-    meta_path = folder / "onnx.json"
-    present = [kind for kind in wanted if (folder / ONNX_FILES[kind]).exists()]
+    wanted = ONNX_FILES[kinds[backend]]
+    present = [name for name in ONNX_FILES.values() if (folder / name).exists()]
     if backend == "auto":
+        if not present:
+            return _chosen(TorchBackend(model), folder)
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
-            return TorchBackend(model)
-        if not present:
-            return TorchBackend(model)
-    elif not present:
+            return _chosen(TorchBackend(model), folder)
+        _check_exports(folder, present)
+        if wanted not in present:  # only an int8 export: not the exact model
+            return _chosen(TorchBackend(model), folder)
+    elif wanted not in present:
         raise MrekitError(
             "E181", f"no {backend} export in the model folder", path=folder, hint=f"mrekit export {folder}"
         )
-    chosen = ONNX_FILES[present[0]]
-    files = read_manifest(folder)["files"]
-    if chosen in files and meta_path.name in files:
-        verify_files(folder, files, include=lambda name: name in (chosen, meta_path.name), complete=False)
     else:
-        unrecorded = chosen if chosen not in files else meta_path.name
-        state = "not recorded in mrekit.json (added after saving)" if (folder / unrecorded).exists() else "missing"
-        raise MrekitError(
-            "E188",
-            f"{unrecorded} is {state}: the export is incomplete or not this model's",
-            path=folder / unrecorded,
-            hint=f"remove it, or export again: mrekit export {folder}",
-        )
+        _check_exports(folder, [wanted])
+    return _chosen(OnnxBackend(folder / wanted, threads=threads), folder)
+
+
+def _chosen(backend: Any, folder: Path) -> Any:
+    logger.info("model %s runs on the %s backend", folder, backend.name)
+    return backend
+
+
+def _check_exports(folder: Path, names: list[str]) -> None:
+    """``E188``/``E182`` unless ``names`` and ``onnx.json`` are this model's, as recorded in its manifest."""
+    meta_path = folder / "onnx.json"
+    files = read_manifest(folder)["files"]
+    for name in [*names, meta_path.name]:
+        if name not in files:
+            state = "not recorded in mrekit.json (added after saving)" if (folder / name).exists() else "missing"
+            raise MrekitError(
+                "E188",
+                f"{name} is {state}: the export is incomplete or not this model's",
+                path=folder / name,
+                hint=f"remove it, or export again: mrekit export {folder}",
+            )
+    checked = {*names, meta_path.name}
+    verify_files(folder, files, include=lambda name: name in checked, complete=False)
     meta = read_json(meta_path)
     if not isinstance(meta, dict) or meta.get("weights_sha256") != files[WEIGHTS]:
         raise MrekitError(
             "E182", "the ONNX export does not match model.safetensors", path=meta_path, hint="export again"
         )
-    return OnnxBackend(folder / chosen, threads=threads)
 
 
 def transitions(model: JointModel) -> tuple[np.ndarray, np.ndarray]:

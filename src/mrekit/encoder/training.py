@@ -26,6 +26,7 @@ from mrekit.trainer import TrainingArguments
 from mrekit.trainer.checks import (
     check_training_data,
     choose_metric,
+    data_facts,
     run_fingerprint,
     warn_unseen_dev_labels,
     weights_sha256,
@@ -52,6 +53,7 @@ class EncoderHooks:
         config = model.config
         self.space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
         self.features: list[Features] = []
+        self.data: dict[str, Any] = {}
 
     def check(self, train: Sequence[Example], dev: Sequence[Example] | None) -> None:
         check_training_data(train, self.module.config.levels)
@@ -108,6 +110,7 @@ class EncoderHooks:
         return choose_metric(self.args.selection_metric, model_levels(self.module), dev)
 
     def fingerprint(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
+        self.data = data_facts(train, dev)
         settings = self.module.config.to_dict()
         labels = {
             key: settings.pop(name)
@@ -126,4 +129,5 @@ class EncoderHooks:
 
     def save(self, folder: Path, record: dict[str, Any]) -> None:
         summary = {"arguments": self.args.to_dict(), "epoch": record["epoch"], "dev": record.get("dev")}
+        summary["data"] = self.data  # sizes and hashes of train and dev, for the model card
         save_model(self.module, self.tokenizer, folder, extra={"training": summary}, overwrite=True)

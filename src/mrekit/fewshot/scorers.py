@@ -71,6 +71,28 @@ class EmbeddingScorer:
         self.anchor_weight = anchor_weight
         self.labels: list[str] = []
         self.prototypes: torch.Tensor | None = None
+        #: Where the encoder came from (``None``: the bundled MiniLM), for the model card's licence.
+        self.encoder_source: str | None = None if encoder is None or str(encoder) == "minilm" else str(encoder)
+
+    @classmethod
+    def from_parts(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        labels: Sequence[str],
+        prototypes: torch.Tensor,
+        temperature: float = 0.05,
+        batch_size: int = 64,
+        anchor_weight: float = 0.5,
+    ) -> EmbeddingScorer:
+        """A fitted scorer from its parts (what :mod:`mrekit.fewshot.model` loads), without loading an encoder."""
+        scorer = cls.__new__(cls)
+        scorer.model, scorer.tokenizer = model.eval(), tokenizer
+        scorer.temperature, scorer.batch_size, scorer.anchor_weight = temperature, batch_size, anchor_weight
+        scorer.labels, scorer.prototypes = list(labels), prototypes
+        scorer.encoder_source = None
+        return scorer
 
     def _encode(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
@@ -170,12 +192,11 @@ class MaskedLMScorer:
 
         if "{text}" not in template or "{mask}" not in template:
             raise ValueError("the template needs {text} and {mask}")
-        offline()
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         folder = check_hf_folder(Path(model_dir))
         local = {"local_files_only": True, "trust_remote_code": False}
-        with reading(folder, what="the masked LM's tokenizer or weights"):
+        with offline(), reading(folder, what="the masked LM's tokenizer or weights"):
             self.tokenizer = AutoTokenizer.from_pretrained(folder, **local)
             self.model = AutoModelForMaskedLM.from_pretrained(folder, use_safetensors=True, **local).eval()
         self.template = template

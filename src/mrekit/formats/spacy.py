@@ -1,18 +1,29 @@
-"""spaCy interop: examples <-> ``Doc`` objects, and ``.spacy`` (DocBin) files.
+"""spaCy interop: examples <-> ``Doc`` objects, ``.spacy`` (DocBin) files, displaCy colours.
 
 Tokens are built from character offsets: the text is split at whitespace and
 at every span boundary, so every span is a token span. This needs no language
 tokenizer, so it works for Japanese too (``spacy.blank("ja")`` would need SudachiPy).
 
-Text labels become ``doc.cats``; spans go to ``doc.spans["sc"]`` (overlaps
-allowed) and, when none overlap, to ``doc.ents`` as well. What spaCy has no
-place for (span attributes, label attributes, id, meta, relations, events) is
-kept in ``doc.user_data["mrekit"]``, which DocBin stores.
+Text labels become ``doc.cats`` with *every* label of the label set: ``1.0`` for the
+example's labels, ``0.0`` for the others, because spaCy's ``textcat`` and
+``textcat_multilabel`` read a label missing from ``doc.cats`` as "not annotated", not as
+"false". A prediction (``label_scores``) puts its scores there instead. A text with no
+text-level annotation gets empty ``cats``. Spans go to ``doc.spans["sc"]`` (overlaps
+allowed) and, when none overlap, to ``doc.ents`` as well. What spaCy has no place for
+(span attributes, label attributes, id, meta, relations, events) is kept in
+``doc.user_data["mrekit"]``, which DocBin stores.
 
 Example:
-    >>> doc = example_to_doc(Example("play muse", labels=["PlayMusic"], spans=[Span(5, 9, "artist")]))  # doctest: +SKIP
-    >>> [(e.text, e.label_) for e in doc.ents]  # doctest: +SKIP
-    [('muse', 'artist')]
+    >>> from spacy import displacy
+    >>> ex = Example("play muse", labels=["PlayMusic"], spans=[Span(5, 9, "artist")])
+    >>> doc = example_to_doc(ex, label_set=["PlayMusic", "GetWeather"])
+    >>> [(e.text, e.label_) for e in doc.ents], doc.cats
+    ([('muse', 'artist')], {'PlayMusic': 1.0, 'GetWeather': 0.0})
+    >>> html = displacy.render(doc, style="ent", jupyter=False, options=displacy_options(["artist"]))
+    >>> "background: #7aecec" in html
+    True
+    >>> doc_to_example(doc).spans == ex.spans
+    True
 """
 
 from __future__ import annotations
@@ -33,6 +44,47 @@ if TYPE_CHECKING:
 #: Key of the span group holding all spans, spaCy's default for its span categorizer.
 SPANS_KEY = "sc"
 _USER_KEY = "mrekit"
+#: displaCy's own colours first; labels past them get evenly spread hues.
+_PALETTE = (
+    "#7aecec",
+    "#bfeeb7",
+    "#feca74",
+    "#ff9561",
+    "#aa9cfc",
+    "#c887fb",
+    "#9cc9cc",
+    "#ffeb80",
+    "#ff8197",
+    "#f0d0ff",
+    "#bfe1d9",
+    "#e4e7d2",
+)
+
+
+def displacy_options(labels: Iterable[str]) -> dict[str, Any]:
+    """displaCy options giving each span label its own colour (``style="ent"`` or ``"span"``).
+
+    Args:
+        labels: The span labels, in the order colours are handed out (duplicates ignored).
+
+    Returns:
+        ``{"colors": {label: colour}}``, to pass as ``options=`` (add ``"spans_key": "sc"``
+        for ``style="span"``, which shows overlapping spans).
+
+    Example:
+        >>> displacy_options(["人名", "法人名", "人名"])
+        {'colors': {'人名': '#7aecec', '法人名': '#bfeeb7'}}
+        >>> displacy_options(f"L{i}" for i in range(13))["colors"]["L12"]
+        'hsl(0, 70%, 80%)'
+    """
+    names = list(dict.fromkeys(labels))
+    return {"colors": {name: _colour(i) for i, name in enumerate(names)}}
+
+
+def _colour(index: int) -> str:
+    if index < len(_PALETTE):
+        return _PALETTE[index]
+    return f"hsl({(index - len(_PALETTE)) * 137 % 360}, 70%, 80%)"
 
 
 def _require_spacy() -> Any:
@@ -94,12 +146,37 @@ def _user_data(example: Example) -> dict[str, Any]:
         "id": example.id,
         "meta": example.meta,
         "label_attrs": example.label_attrs,
+        "labels": list(example.labels),
         "label_scores": example.label_scores,
         "word_level": example.spans is not None,
         "spans": [{"attrs": s.attrs, "score": s.score} for s in example.spans or []],
         "relations": [[r.head, r.tail, r.label, r.score] for r in example.relations],
         "events": [[e.trigger, e.type, [list(a) for a in e.args]] for e in example.events],
     }
+
+
+def cats(example: Example, label_set: Iterable[str] | None = None) -> dict[str, float]:
+    """The ``doc.cats`` of ``example``: every label of ``label_set`` and of the example.
+
+    Gold labels score ``1.0`` and the other labels ``0.0``; a prediction's
+    ``label_scores`` are used as they are. No text-level annotation gives ``{}``
+    (spaCy reads absent labels as missing values).
+
+    Example:
+        >>> cats(Example("hi", labels=["greet"]), ["bye", "greet"])
+        {'bye': 0.0, 'greet': 1.0}
+        >>> cats(Example("hi", labels=["greet"], label_scores={"greet": 0.8, "bye": 0.1}), ["bye", "greet"])
+        {'bye': 0.1, 'greet': 0.8}
+        >>> cats(Example("hi"), ["bye", "greet"])
+        {}
+    """
+    scores = example.label_scores
+    if scores is None and not example.labels:
+        return {}
+    names = dict.fromkeys([*(label_set or ()), *example.labels, *(scores or {})])
+    if scores is None:
+        return {name: 1.0 if name in example.labels else 0.0 for name in names}
+    return {name: float(scores.get(name, 1.0 if name in example.labels else 0.0)) for name in names}
 
 
 def example_to_doc(example: Example, vocab_or_nlp: Any = None, *, label_set: Iterable[str] | None = None) -> Doc:
@@ -109,15 +186,19 @@ def example_to_doc(example: Example, vocab_or_nlp: Any = None, *, label_set: Ite
         example: The example to convert.
         vocab_or_nlp: A ``Vocab`` or a ``Language`` whose vocab to use; a fresh
             ``Vocab`` when ``None``.
-        label_set: All text labels; those the example lacks get ``0.0`` in ``doc.cats``.
+        label_set: All text labels; those the example lacks get ``0.0`` in ``doc.cats``
+            (see :func:`cats`: scores of a prediction, ``{}`` without text labels).
 
     Raises:
         MrekitError: ``E132`` without spaCy; ``E110``/``E111`` for invalid spans.
 
     Example:
-        >>> doc = example_to_doc(Example("東京に行く", spans=[Span(0, 2, "地名")]))  # doctest: +SKIP
-        >>> [t.text for t in doc]  # doctest: +SKIP
-        ['東京', 'に行く']
+        >>> doc = example_to_doc(Example("東京に行く", spans=[Span(0, 2, "地名")]))
+        >>> [t.text for t in doc], [(e.text, e.label_) for e in doc.ents]
+        (['東京', 'に行く'], [('東京', '地名')])
+        >>> pred = Example("東京に行く", labels=["travel"], label_scores={"travel": 0.9, "news": 0.2})
+        >>> example_to_doc(pred).cats
+        {'travel': 0.9, 'news': 0.2}
     """
     _require_spacy()
     from spacy.tokens import Doc
@@ -127,9 +208,7 @@ def example_to_doc(example: Example, vocab_or_nlp: Any = None, *, label_set: Ite
         raise problems[0]
     words, spaces = _words(example)
     doc = Doc(_vocab(vocab_or_nlp), words=words, spaces=spaces)
-    cats = dict.fromkeys(label_set or (), 0.0)
-    cats.update(dict.fromkeys(example.labels, 1.0))
-    doc.cats = cats
+    doc.cats = cats(example, label_set)
     spans = example.spans or []
     doc_spans = [doc.char_span(s.start, s.end, label=s.label) for s in spans]
     doc.spans[SPANS_KEY] = doc_spans
@@ -142,12 +221,19 @@ def example_to_doc(example: Example, vocab_or_nlp: Any = None, *, label_set: Ite
 def doc_to_example(doc: Doc) -> Example:
     """Turn a ``Doc`` back into an example (the inverse of :func:`example_to_doc`).
 
-    Categories scoring at least 0.5 become labels; spans come from
-    ``doc.spans["sc"]`` when present, else from ``doc.ents``.
+    A doc mrekit wrote gives back its example exactly (labels, scores, spans, relations,
+    ...). In any other doc, categories scoring at least 0.5 become labels; spans come
+    from ``doc.spans["sc"]`` when present, else from ``doc.ents``.
 
     Example:
-        >>> doc_to_example(example_to_doc(Example("hi", labels=["greet"]))).labels  # doctest: +SKIP
+        >>> doc_to_example(example_to_doc(Example("hi", labels=["greet"]))).labels
         ['greet']
+        >>> import spacy
+        >>> doc = spacy.blank("en")("Alice met Bob")
+        >>> doc.ents, doc.cats = [doc.char_span(0, 5, label="PER")], {"meeting": 0.9, "greeting": 0.2}
+        >>> ex = doc_to_example(doc)
+        >>> ex.labels, ex.spans
+        (['meeting'], [Span(start=0, end=5, label='PER', attrs={}, surface=None, score=None)])
     """
     stored = doc.user_data.get(_USER_KEY) or {}
     source = doc.spans[SPANS_KEY] if SPANS_KEY in doc.spans else doc.ents
@@ -158,7 +244,7 @@ def doc_to_example(doc: Doc) -> Example:
     return Example(
         text=doc.text,
         id=stored.get("id"),
-        labels=[label for label, score in doc.cats.items() if score >= 0.5],
+        labels=list(stored["labels"]) if "labels" in stored else [k for k, v in doc.cats.items() if v >= 0.5],
         label_attrs=dict(stored.get("label_attrs") or {}),
         label_scores=stored.get("label_scores"),
         spans=spans,
@@ -215,22 +301,41 @@ def write(
     Args:
         examples: The examples to write.
         path: The ``.spacy`` file to create or replace.
-        label_set: All text labels, so each doc's ``cats`` lists the absent ones as ``0.0``.
+        label_set: All text labels, so each doc's ``cats`` lists the absent ones as
+            ``0.0``; by default every label (and scored label) of ``examples``.
+        overwrite: Replace an existing output (``E170`` otherwise).
+        inputs: Files the output must never be (``E172``).
 
     Example:
-        >>> write([Example("hi", labels=["greet"])], "out.spacy")  # doctest: +SKIP
-        1
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "train.spacy"
+        >>> write([Example("hi", labels=["greet"]), Example("bye", labels=["leave"])], out)
+        2
+        >>> from spacy.tokens import DocBin
+        >>> from spacy.vocab import Vocab
+        >>> [d.cats for d in DocBin().from_disk(out).get_docs(Vocab())]
+        [{'greet': 1.0, 'leave': 0.0}, {'greet': 0.0, 'leave': 1.0}]
     """
     _require_spacy()
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
-    labels = list(label_set) if label_set is not None else None
+    items = list(examples)
+    labels = list(label_set) if label_set is not None else _label_set(items)
     vocab = Vocab()
     doc_bin = DocBin(store_user_data=True)
-    for example in examples:
+    for example in items:
         doc_bin.add(example_to_doc(example, vocab, label_set=labels))
     data = doc_bin.to_bytes()
     with atomic_file(path, overwrite=overwrite, inputs=inputs, binary=True) as fh:
         fh.write(data)
     return len(doc_bin)
+
+
+def _label_set(examples: Iterable[Example]) -> list[str]:
+    """Every text label of ``examples``, gold or scored, in order of first appearance."""
+    names: dict[str, None] = {}
+    for example in examples:
+        names.update(dict.fromkeys(example.labels))
+        names.update(dict.fromkeys(example.label_scores or {}))
+    return list(names)

@@ -28,15 +28,9 @@ Importing the package registers the engine as ``generative`` (:func:`mrekit.pred
 
 from __future__ import annotations
 
-import os
-
-# Set before anything here imports transformers: nothing is ever fetched from a hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from mrekit.generative.engine import GenerativeArguments, GenerativeModel, ScratchConfig  # noqa: E402
-from mrekit.generative.recipe import train_from_config  # noqa: E402
-from mrekit.predictor import register  # noqa: E402
+from mrekit.generative.engine import GenerativeArguments, GenerativeModel, ScratchConfig
+from mrekit.generative.recipe import train_from_config
+from mrekit.predictor import register
 
 
 def _load(folder, *, backend: str = "auto", device: str = "auto", threads: int | None = None) -> GenerativeModel:

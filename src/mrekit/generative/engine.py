@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,7 @@ class GenerativeModel(Predictor):
         output_dir: str | Path | None = None,
         resume: bool = False,
         progress: Any = None,
+        callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> GenerativeModel:
         """Build the model and train it on ``train``, selecting the epoch on ``dev``.
 
@@ -135,6 +136,7 @@ class GenerativeModel(Predictor):
             output_dir: Where ``model-best``, ``checkpoint`` and ``metrics.jsonl`` go (a temporary
                 folder when ``None``).
             resume: Continue the interrupted run in ``output_dir`` (the same run: ``E189``).
+            callback: Called with a dict after every optimisation step (step, total, epoch, loss, eta).
             progress: A ``rich.progress.Progress`` to report to.
 
         Raises:
@@ -149,7 +151,7 @@ class GenerativeModel(Predictor):
         device = pick_device(args.device)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-generative-"))
         hooks = GenerativeHooks(self, args, use_bf16(args.bf16, device))
-        Trainer(hooks, args).train(train, dev, out, resume=resume, progress=progress)
+        Trainer(hooks, args).train(train, dev, out, resume=resume, progress=progress, on_step=callback)
         best = GenerativeModel.load(out / "model-best", device=args.device)
         self._adopt(best)
         self.train_losses_ = hooks.losses

@@ -72,7 +72,6 @@ def scratch_model(config: ScratchConfig, tokenizer: Any) -> Any:
         >>> model.config.is_encoder_decoder
         True
     """
-    offline()
     from transformers import T5Config, T5ForConditionalGeneration
 
     t5 = T5Config(
@@ -92,7 +91,8 @@ def scratch_model(config: ScratchConfig, tokenizer: Any) -> Any:
         decoder_start_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    return T5ForConditionalGeneration(t5)
+    with offline():
+        return T5ForConditionalGeneration(t5)
 
 
 def architecture_of(model: Any) -> str:
@@ -118,7 +118,6 @@ def load_pretrained(folder: str | Path) -> tuple[Any, Any]:
     Example:
         >>> model, tokenizer = load_pretrained("checkpoints/flan-t5-small")  # doctest: +SKIP
     """
-    offline()
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path = Path(folder)
@@ -127,10 +126,11 @@ def load_pretrained(folder: str | Path) -> tuple[Any, Any]:
     check_hf_folder(path, code="E203")
     local = {"local_files_only": True, "trust_remote_code": False}
     try:
-        config = AutoConfig.from_pretrained(path, **local)
-        auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        model = auto.from_pretrained(path, use_safetensors=True, dtype=torch.float32, **local)
-        tokenizer = AutoTokenizer.from_pretrained(path, **local)
+        with offline():
+            config = AutoConfig.from_pretrained(path, **local)
+            auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+            model = auto.from_pretrained(path, use_safetensors=True, dtype=torch.float32, **local)
+            tokenizer = AutoTokenizer.from_pretrained(path, **local)
     except Exception as err:  # noqa: BLE001 - loaders raise anything (tokenizers raises plain Exception)
         raise MrekitError(
             "E203",

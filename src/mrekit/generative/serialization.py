@@ -8,6 +8,7 @@ Layout::
                    the settings that shape predictions ("config_sha256")
     model/         save_pretrained(): config.json, generation_config.json, *.safetensors
     tokenizer/     the fast tokenizer's files
+    README.md      the model card (:mod:`mrekit.modelcard`), hashed like every other file
 
 The folder is written under a temporary name and renamed when complete
 (:func:`mrekit.outputs.atomic_dir`, as for the encoder model). Loading checks
@@ -35,6 +36,7 @@ from mrekit.integrity import (
     reading,
     verify_files,
 )
+from mrekit.modelcard import CARD, card_fields, encoder_licence, render_card
 from mrekit.outputs import atomic_dir
 from mrekit.predictor import check_format, model_folder
 from mrekit.predictor import read_manifest as read_manifest_file
@@ -50,9 +52,16 @@ SETTINGS = ("architecture", "output", "generation")
 
 
 def save_generative(
-    model: Any, tokenizer: Any, folder: str | Path, manifest: dict[str, Any], *, overwrite: bool = False
+    model: Any,
+    tokenizer: Any,
+    folder: str | Path,
+    manifest: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    metrics: dict[str, Any] | None = None,
+    data_licence: str | None = None,
 ) -> Path:
-    """Write ``model``, ``tokenizer`` and the manifest to ``folder`` atomically.
+    """Write ``model``, ``tokenizer``, the manifest and the model card (``README.md``) atomically.
 
     Args:
         model: A Hugging Face model without adapters (see :func:`~mrekit.generative.modeling.merged`).
@@ -60,6 +69,8 @@ def save_generative(
         folder: Destination; an existing model there is replaced only when the new one is complete.
         manifest: Model facts (architecture, output format, generation settings, training summary).
         overwrite: Replace an earlier mrekit model at ``folder`` (else ``E170``).
+        metrics: Test metrics for the card (:func:`mrekit.metrics.evaluate`, with ``ci``).
+        data_licence: The training data's licence, for the card (default: unknown).
 
     Example:
         >>> save_generative(model, tokenizer, "runs/gen/model-best", {"architecture": "seq2seq"})  # doctest: +SKIP
@@ -71,20 +82,34 @@ def save_generative(
         weights = sorted((tmp / "model").glob("*.safetensors"))
         if not weights:
             raise MrekitError("E201", "save_pretrained wrote no safetensors weights", path=tmp / "model")
-        files = hash_folder(tmp, skip=(MANIFEST,))
         data = json.loads(json.dumps({**manifest}))  # the form it is read back in
         data = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "engine": ENGINE,
             **provenance(),
+            **card_fields(encoder=_base_licence(data), data=data_licence),
             **data,
             "config_sha256": canonical_sha256({key: data.get(key) for key in SETTINGS}),
-            "weights_sha256": {p.name: files[f"model/{p.name}"] for p in weights},
-            "files": files,
         }
+        output = data.get("output") if isinstance(data.get("output"), dict) else {}
+        card = render_card(
+            data, labels=output.get("labels") or [], span_types=output.get("types") or [], metrics=metrics
+        )
+        # The card is hashed with the other files: it changes no prediction, but an edited card is tampering.
+        (tmp / CARD).write_text(card, encoding="utf-8")
+        files = hash_folder(tmp, skip=(MANIFEST,))
+        data.update(weights_sha256={p.name: files[f"model/{p.name}"] for p in weights}, files=files)
         (tmp / MANIFEST).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return Path(folder)
+
+
+def _base_licence(manifest: dict[str, Any]) -> str:
+    """The licence of the model fine-tuned: a local folder's (read from it), unknown for one trained from scratch."""
+    base = manifest.get("base_model")
+    if not base or base == "scratch":
+        return "none (trained from scratch)"
+    return encoder_licence(base)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -137,7 +162,6 @@ def load_generative(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     Example:
         >>> model, tokenizer, manifest = load_generative("runs/gen/model-best")  # doctest: +SKIP
     """
-    offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -161,7 +185,7 @@ def load_generative(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     config_path = path / "model" / "config.json"
     check_config(read_json(config_path, code="E201"), config_path, weights_bytes=weights_bytes)
     auto = AutoModelForSeq2SeqLM if manifest["architecture"] == "seq2seq" else AutoModelForCausalLM
-    with reading(path, code="E201", what="the model or tokenizer files"):
+    with offline(), reading(path, code="E201", what="the model or tokenizer files"):
         model = auto.from_pretrained(
             path / "model", local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
         )

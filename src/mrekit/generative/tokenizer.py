@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from mrekit.errors import MrekitError
-from mrekit.runtime import offline
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,6 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000, min_frequen
         >>> tok.decode(tok("play 龍 muse", add_special_tokens=False)["input_ids"])
         'play 龍 muse'
     """
-    offline()
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 

@@ -27,7 +27,7 @@ from mrekit.metrics import evaluate
 from mrekit.schema import Example
 from mrekit.trainer import JOINT_METRICS, TEXT_METRICS, WORD_METRICS, Rule, TrainingArguments
 from mrekit.trainer.arguments import TRAINING_RULES
-from mrekit.trainer.checks import run_fingerprint, weights_sha256
+from mrekit.trainer.checks import data_facts, run_fingerprint, weights_sha256
 
 if TYPE_CHECKING:
     from mrekit.generative.engine import GenerativeModel
@@ -161,6 +161,7 @@ class GenerativeHooks:
         self.bf16 = bf16
         self.pairs: list[tuple[list[int], list[int]]] = []
         self.losses: list[float] = []
+        self.data: dict[str, Any] = {}
 
     def check(self, train: Sequence[Example], dev: Sequence[Example] | None) -> None:
         if not train:
@@ -204,6 +205,7 @@ class GenerativeHooks:
         return selection_metric(self.args, self.engine, dev or [])
 
     def fingerprint(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
+        self.data = data_facts(train, dev)
         spec = self.engine.spec_.to_dict()
         labels = {"text": spec.get("labels"), "spans": spec.get("types"), "multi_label": None}
         model = {"output": spec, "architecture": self.engine.architecture_, "base": str(self.engine.model)}
@@ -217,7 +219,8 @@ class GenerativeHooks:
         )
 
     def save(self, folder: Path, record: dict[str, Any]) -> None:
-        self.engine._save_to(folder, overwrite=True, training={"arguments": self.args.to_dict(), **record})
+        training = {"arguments": self.args.to_dict(), **record, "data": self.data}  # data: for the model card
+        self.engine._save_to(folder, overwrite=True, training=training)
 
     def _encode(self, train: Sequence[Example]) -> list[tuple[list[int], list[int]]]:
         codec = self.engine.codec_

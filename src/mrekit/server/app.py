@@ -4,7 +4,7 @@ Endpoints:
 
 * ``POST /v1/extract``: ``{"text": ...}`` -> one result, ``{"texts": [...]}`` -> ``{"results": [...]}``;
   results are the schema's ``Example.to_dict()``.
-* ``GET /v1/model``: text labels, span labels, mode, versions and the server's limits.
+* ``GET /v1/model``: text labels, span labels, mode, versions, the backend in use and the server's limits.
 * ``GET /healthz``: ``{"status": "ok"}``.
 * ``GET /``: a self-contained demo page (no external resources); ``GET /openapi.json``: the API's
   schema (the ``/docs`` and ``/redoc`` pages, which load scripts from a CDN, only with ``docs=True``).
@@ -135,7 +135,7 @@ def create_app(
 
 
 def model_info(model: Any) -> dict[str, Any]:
-    """Labels, span labels, mode and versions of a model (empty where it does not say).
+    """Labels, span labels, mode, versions and inference backend of a model (empty where it does not say).
 
     Example:
         >>> model_info(object())["text_labels"]
@@ -151,6 +151,7 @@ def model_info(model: Any) -> dict[str, Any]:
         "multi_label": bool(getattr(source, "multi_label", False)),
         "max_length": getattr(source, "max_length", None),
         "versions": dict(manifest.get("versions", {})),
+        "backend": model.info().get("backend") if callable(getattr(model, "info", None)) else None,
     }
 
 

@@ -34,8 +34,8 @@ METRIC_LEVELS: dict[str, frozenset[str]] = {
 }
 
 
-#: Training arguments that say where a run computes, not what it computes: resuming may change them.
-RUNTIME_SETTINGS = ("threads", "device", "eval_batch_size")
+#: Training arguments that say where a run computes or what it keeps, not what it computes: resuming may change them.
+RUNTIME_SETTINGS = ("threads", "device", "eval_batch_size", "keep_checkpoint")
 
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -52,10 +52,13 @@ class Rule:
         above: ``low`` itself is not allowed (``> low`` instead of ``>= low``).
         optional: ``None`` is allowed.
         choices: The strings allowed (``choice``).
+        auto: The string ``"auto"`` is allowed too (the run picks the value from its data).
 
     Example:
         >>> Rule("int", 1).accepts("2"), Rule("float", 0, above=True).describe()
         (False, 'a number greater than 0')
+        >>> Rule("int", 1, auto=True).accepts("auto"), Rule("int", 1, auto=True).describe()
+        (True, 'an integer of at least 1 or auto')
     """
 
     kind: str
@@ -64,6 +67,7 @@ class Rule:
     above: bool = False
     optional: bool = False
     choices: tuple[str, ...] = ()
+    auto: bool = False
 
     def describe(self) -> str:
         """What the setting must be, for error messages."""
@@ -81,12 +85,16 @@ class Rule:
                 text = f"{noun} {'greater than' if self.above else 'of at least'} {_num(self.low)}"
             else:
                 text = noun
+        if self.auto:
+            text += " or auto"
         return text + (" (or null)" if self.optional else "")
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is allowed."""
         if value is None:
             return self.optional
+        if self.auto and value == "auto":
+            return True
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "choice":
@@ -132,7 +140,7 @@ def check_settings(obj: Any, rules: Mapping[str, Rule], *, code: str) -> None:
 
 #: What each training argument may be (checked on construction, ``E183``).
 TRAINING_RULES: dict[str, Rule] = {
-    "epochs": Rule("int", 1),
+    "epochs": Rule("int", 1, auto=True),
     "batch_size": Rule("int", 1),
     "learning_rate": Rule("float", 0, above=True),
     "head_learning_rate": Rule("float", 0, above=True),
@@ -142,10 +150,11 @@ TRAINING_RULES: dict[str, Rule] = {
     "seed": Rule("int", 0, 2**63 - 1),
     "threads": Rule("int", 1, optional=True),
     "device": Rule("device"),
-    "patience": Rule("int", 1, optional=True),
+    "patience": Rule("int", 1, optional=True, auto=True),
     "eval_batch_size": Rule("int", 1),
     "selection_metric": Rule("choice", choices=("auto", *TEXT_METRICS, *WORD_METRICS, *JOINT_METRICS)),
     "max_steps": Rule("int", 1, optional=True),
+    "keep_checkpoint": Rule("bool"),
 }
 
 
@@ -156,7 +165,9 @@ class TrainingArguments:
     Every value is checked for type and range on construction (``E183`` naming the field).
 
     Args:
-        epochs: Passes over the training data.
+        epochs: Passes over the training data; ``auto`` (the default) picks them from the
+            data size: enough for about 600 optimisation steps, at least 5 and at most 50
+            epochs (see :func:`mrekit.trainer.budget.resolve_budget`).
         batch_size: Texts per optimisation step.
         learning_rate: Peak learning rate of the encoder.
         head_learning_rate: Peak learning rate of the heads (new weights learn faster).
@@ -166,12 +177,15 @@ class TrainingArguments:
         seed: Seed of initialisation, batch order and dropout.
         threads: CPU threads for torch (``None`` keeps torch's default).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
-        patience: Stop after this many epochs without dev improvement (``None``: never).
+        patience: Stop after this many epochs without dev improvement (``None``: never;
+            ``auto``, the default: max(3, a fifth of the epochs) when ``epochs`` is ``auto``, else never).
         eval_batch_size: Texts per batch when scoring dev.
         selection_metric: Dev metric that picks the best epoch; ``auto`` is frame
             accuracy with both levels, else text accuracy or span F1 (by the levels
             the model learns and dev annotates). An explicit metric must fit them.
         max_steps: Stop after this many optimisation steps (``None``: all epochs).
+        keep_checkpoint: Keep ``checkpoint/`` after the run finished (``False``: it is
+            removed once the last epoch is written; an interrupted run always keeps it).
 
     Engines subclass it for their own settings and defaults
     (:class:`mrekit.generative.GenerativeArguments`), as sentence-transformers does.
@@ -181,7 +195,7 @@ class TrainingArguments:
         2
     """
 
-    epochs: int = 5
+    epochs: int | str = "auto"
     batch_size: int = 32
     learning_rate: float = 1e-4
     head_learning_rate: float = 1e-3
@@ -191,10 +205,11 @@ class TrainingArguments:
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
-    patience: int | None = None
+    patience: int | str | None = "auto"
     eval_batch_size: int = 64
     selection_metric: str = "auto"
     max_steps: int | None = None
+    keep_checkpoint: bool = False
 
     #: The rule of each field, and the code of a broken one; an engine's subclass sets its own.
     rules: ClassVar[Mapping[str, Rule]] = TRAINING_RULES

@@ -114,6 +114,19 @@ def data_sha256(examples: Sequence[Example] | None) -> str | None:
     return digest.hexdigest()
 
 
+def data_facts(train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
+    """Sizes and hashes of a run's data, for the model folder's manifest and model card.
+
+    Example:
+        >>> data_facts([Example("a")], None)["train"]["examples"]
+        1
+    """
+    facts = {"train": {"examples": len(train), "sha256": data_sha256(train)}}
+    if dev:
+        facts["dev"] = {"examples": len(dev), "sha256": data_sha256(dev)}
+    return facts
+
+
 def run_fingerprint(
     *,
     arguments: Mapping[str, Any],
@@ -236,3 +249,47 @@ def choose_metric(chosen: str, learned: set[str], dev: Sequence[Example] | None)
         outcome = f"selecting epochs on {metric}" if metric else "the last epoch is kept"
         warn(logger, "W104", f"the dev data does not annotate the {missing} level this model learns: {outcome}")
     return metric
+
+
+#: The order in which dev metrics break a tie of the selection metric (the selection metric itself is skipped).
+TIE_ORDER = (
+    "frame_accuracy",
+    "text_accuracy",
+    "span_f1",
+    "pair_f1",
+    "relation_f1",
+    "event_argument_f1",
+    "event_trigger_f1",
+    "format_accuracy",
+    "text_macro_f1",
+    "text_micro_f1",
+    "span_recall",
+    "span_precision",
+    "pair_recall",
+    "pair_precision",
+)
+
+
+def selection_key(dev: Mapping[str, Any], metric: str) -> tuple[float, ...]:
+    """What ranks an epoch's dev scores: higher is better, compared left to right.
+
+    The selection metric first, then the other dev metrics in :data:`TIE_ORDER`
+    (for ``frame_accuracy``: text accuracy, then span F1, ...), then a lower dev
+    ``loss`` when the engine reports one. A metric dev lacks counts as -inf. When the
+    keys of two epochs are equal, the loop keeps the later epoch.
+
+    Example:
+        >>> selection_key({"frame_accuracy": 0.0, "text_accuracy": 0.6, "span_f1": 0.2}, "frame_accuracy")
+        (0.0, 0.6, 0.2)
+        >>> selection_key({"span_f1": 0.5, "loss": 0.25}, "span_f1")
+        (0.5, -0.25)
+    """
+    names = [metric, *(name for name in TIE_ORDER if name != metric and name in dev)]
+    key = [_score(dev.get(name)) for name in names]
+    if dev.get("loss") is not None:
+        key.append(-float(dev["loss"]))
+    return tuple(key)
+
+
+def _score(value: Any) -> float:
+    return float("-inf") if value is None else float(value)

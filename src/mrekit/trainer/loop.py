@@ -4,9 +4,11 @@ The output folder of a run holds::
 
     model-best/      the model with the best dev score (a loadable model folder)
     checkpoint/      the last finished epoch: weights, optimizer, scheduler, RNG, the epoch records
-                     and the run's fingerprint (safetensors + JSON, never pickle)
+                     and the run's fingerprint (safetensors + JSON, never pickle); removed once
+                     the run has finished, unless ``keep_checkpoint`` (an interrupted run keeps it)
     metrics.jsonl    one line per epoch: losses, dev metrics, seconds (the engine may add facts
-                     to the first, such as the encoder's ``alignment`` counts)
+                     to the first, such as the encoder's ``alignment`` counts); the last line of a
+                     finished run says why it ended (``"finished"``)
 
 Each epoch writes ``model-best`` (when it improved), then ``metrics.jsonl`` (rewritten
 atomically), then the checkpoint. A run killed at any point resumes from its last
@@ -14,6 +16,21 @@ checkpoint with ``resume=True``: ``metrics.jsonl`` is cut back to the checkpoint
 and the run ends with the same weights as an uninterrupted one (batch order depends only
 on (seed, epoch) and the RNG state is checkpointed). Resuming refuses a run whose
 fingerprint differs from the checkpoint's (``E189``).
+
+The budget (:mod:`mrekit.trainer.budget`): ``epochs="auto"`` trains enough epochs for
+about 600 optimisation steps (5 to 50 epochs) and stops after max(3, epochs / 5) epochs without dev
+improvement; the run's first line says what it chose and why.
+
+Model selection: the epoch with the best dev ``selection_metric`` is ``model-best``.
+Ties are broken by the other dev metrics in a fixed order (for ``frame_accuracy``: text
+accuracy, then span F1, then pair F1, ...; see :data:`mrekit.trainer.checks.TIE_ORDER`),
+then by a lower dev loss when the engine reports one, and last by the later epoch. Early
+stopping counts the epochs whose dev scores did not beat the best (a full tie does not).
+
+Progress (:mod:`mrekit.trainer.progress`): each optimisation step calls ``on_step`` with
+an event (step, total, epoch, loss, ETA); throttled plain lines, the budget line and the
+epoch lines go to the ``mrekit.trainer.progress`` logger (with a rich ``progress``
+display, the budget and epoch lines are printed above its bar instead).
 
 What is specific to an engine comes in through :class:`TrainingHooks`, in the spirit of
 spaCy's ``train_while_improving(..., evaluate)`` and of the sentence-transformers trainer:
@@ -29,7 +46,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import shutil
@@ -46,9 +62,12 @@ from mrekit.outputs import atomic_dir, atomic_file, check_output_dir, check_outp
 from mrekit.runtime import bucketed_batches, pick_device, seed_everything
 from mrekit.schema import Example
 from mrekit.trainer.arguments import TrainingArguments
-from mrekit.trainer.checks import check_resume
+from mrekit.trainer.budget import Budget, budget_of
+from mrekit.trainer.checks import check_resume, selection_key
+from mrekit.trainer.progress import PROGRESS_LOGGER, StepReporter
 
 logger = logging.getLogger(__name__)
+say_logger = logging.getLogger(PROGRESS_LOGGER)
 
 #: The dev metrics an epoch line shows, when present.
 SHOWN = (
@@ -154,6 +173,7 @@ class Trainer:
         self.args = args
         self.device = pick_device(args.device)
         self.fingerprint: dict[str, Any] = {}
+        self.budget: Budget | None = None
 
     def train(
         self,
@@ -164,11 +184,22 @@ class Trainer:
         resume: bool = False,
         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
         progress: Any = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Train, evaluate on dev after each epoch, keep the best model, checkpoint every epoch.
 
         A new run (``resume=False``) in the folder of an earlier one discards that run's
         checkpoint and log; its ``model-best`` is replaced at the first best epoch.
+
+        Args:
+            train: Training examples.
+            dev: Dev examples (model selection, early stopping).
+            output_dir: The run's folder.
+            resume: Continue the interrupted run in ``output_dir``.
+            on_epoch_end: Called with the epoch (from 1) and its record.
+            progress: A ``rich.progress.Progress`` to show a bar per epoch on.
+            on_step: Called after each optimisation step with its event (see
+                :mod:`mrekit.trainer.progress`: ``step``, ``total``, ``epoch``, ``loss``, ``eta_seconds``).
 
         Returns:
             The log record of the best epoch.
@@ -188,9 +219,8 @@ class Trainer:
             torch.set_num_threads(args.threads)
         first_facts = hooks.prepare(train, dev)
         lengths = hooks.lengths()
-        total = math.ceil(len(lengths) / args.batch_size) * args.epochs
-        if args.max_steps is not None:
-            total = min(total, args.max_steps)
+        budget = self.budget = budget_of(args, len(lengths))
+        total = budget.total_steps
         hooks.module.to(self.device)  # before a checkpoint loads: optimizer state follows its parameters' device
         optimizer = torch.optim.AdamW(hooks.param_groups())
         scheduler = linear_schedule(optimizer, total, args.warmup_ratio, getattr(hooks, "min_warmup_steps", 1))
@@ -203,15 +233,17 @@ class Trainer:
             if hooks.seed_at_start:
                 seed_everything(args.seed)
             state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "stale": 0, "records": []}
-        for epoch in range(state["epoch"], args.epochs):
+        _say(progress, budget.line())
+        reporter = StepReporter(total, budget.epochs, start_step=state["step"], callback=on_step)
+        for epoch in range(state["epoch"], budget.epochs):
             if self._stopped(state):
                 break
-            record, task = self._train_epoch(epoch, lengths, optimizer, scheduler, state, progress)
-            done = epoch + 1 == args.epochs or self._out_of_steps(state)
+            record, task = self._train_epoch(epoch, lengths, optimizer, scheduler, state, progress, reporter)
+            done = epoch + 1 == budget.epochs or self._out_of_steps(state)
             improved = self._score(record, dev, metric, state, last=done)
             if progress and task is not None:
                 progress.remove_task(task)
-                progress.console.print(epoch_line(record, improved))
+            _say(progress, epoch_line(record, improved, markup=progress is not None))
             record.update(selection_metric=metric, best_epoch=state["best_epoch"] or epoch + 1)
             if epoch == 0:
                 record.update(first_facts)
@@ -221,13 +253,35 @@ class Trainer:
             state["epoch"] = epoch + 1
             write_metrics(out, state["records"])
             self._save_checkpoint(out / "checkpoint", optimizer, scheduler, state)
-            logger.info("epoch %d: %s", epoch + 1, record)
+            logger.debug("epoch %d: %s", epoch + 1, record)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, record)
+        self._finish(out, state, progress)
         return best_record(state["records"])
 
+    def _finish(self, out: Path, state: dict[str, Any], progress: Any) -> None:
+        """Mark the log's last line with why the run ended, then remove the checkpoint (unless kept)."""
+        if not state["records"]:
+            return
+        reason = self._stop_reason(state)
+        state["records"][-1]["finished"] = reason
+        write_metrics(out, state["records"])
+        if reason.startswith("early stop"):
+            _say(progress, f"{reason}; the best epoch is {state['records'][-1]['best_epoch']}")
+        if not getattr(self.args, "keep_checkpoint", False):
+            remove_checkpoint(out)
+
+    def _stop_reason(self, state: dict[str, Any]) -> str:
+        budget = self.budget
+        if state["epoch"] >= budget.epochs:
+            return f"all {budget.epochs} epochs"
+        if self._out_of_steps(state):
+            return f"max_steps {self.args.max_steps} reached"
+        return f"early stop: {state['stale']} epochs without dev improvement"
+
     def _stopped(self, state: dict[str, Any]) -> bool:
-        if self.args.patience is not None and state["stale"] >= self.args.patience:
+        patience = self.budget.patience
+        if patience is not None and state["stale"] >= patience:
             logger.info("early stop: %d epochs without dev improvement", state["stale"])
             return True
         return self._out_of_steps(state)
@@ -235,12 +289,14 @@ class Trainer:
     def _out_of_steps(self, state: dict[str, Any]) -> bool:
         return self.args.max_steps is not None and state["step"] >= self.args.max_steps
 
-    def _train_epoch(self, epoch, lengths, optimizer, scheduler, state, progress) -> tuple[dict[str, Any], Any]:
-        args, hooks, module = self.args, self.hooks, self.hooks.module
+    def _train_epoch(
+        self, epoch, lengths, optimizer, scheduler, state, progress, reporter: StepReporter
+    ) -> tuple[dict[str, Any], Any]:
+        args, hooks, module, epochs = self.args, self.hooks, self.hooks.module, self.budget.epochs
         started = time.perf_counter()
         module.train()
         batches = bucketed_batches(lengths, args.batch_size, seed=args.seed * 1000 + epoch)
-        task = progress.add_task(f"epoch {epoch + 1}/{args.epochs}", total=len(batches)) if progress else None
+        task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=len(batches)) if progress else None
         losses = []
         for batch_ids in batches:
             loss = hooks.loss(hooks.batch(batch_ids, self.device))
@@ -251,8 +307,10 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             state["step"] += 1
+            running = float(np.mean(losses[-50:]))
+            reporter.step(epoch + 1, state["step"], running)
             if progress:
-                description = f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses[-50:]):.4f}"
+                description = f"epoch {epoch + 1}/{epochs} loss {running:.4f}"
                 progress.update(task, advance=1, description=description)
             if self._out_of_steps(state):
                 break
@@ -263,7 +321,7 @@ class Trainer:
     def _score(
         self, record: dict[str, Any], dev: list[Example] | None, metric: str | None, state: dict, *, last: bool
     ) -> bool:
-        """Add dev metrics to ``record``; whether this epoch is the best so far."""
+        """Add dev metrics to ``record``; whether this epoch is the best so far (ties: see the module)."""
         value = None
         if dev:
             record["dev"] = self.hooks.evaluate(dev)
@@ -273,11 +331,16 @@ class Trainer:
             if last:
                 state["best_epoch"] = record["epoch"]
             return last
-        if state["best"] is None or value > state["best"]:
-            state.update(best=value, best_epoch=record["epoch"], stale=0)
-            return True
-        state["stale"] += 1
-        return False
+        key = selection_key(record["dev"], metric)
+        best = next((r for r in state["records"] if r.get("epoch") == state["best_epoch"]), None)
+        best_key = selection_key(best.get("dev") or {}, metric) if best and state["best"] is not None else None
+        if best_key is not None and key < best_key:
+            state["stale"] += 1
+            return False
+        # Better, or a full tie: the later epoch is kept; only better scores reset early stopping.
+        stale = state["stale"] + 1 if key == best_key else 0
+        state.update(best=value, best_epoch=record["epoch"], stale=stale)
+        return True
 
     def _save_checkpoint(self, folder: Path, optimizer, scheduler, state: dict[str, Any]) -> None:
         from safetensors.torch import save_file
@@ -303,7 +366,7 @@ class Trainer:
     def _read_checkpoint(self, folder: Path) -> dict[str, Any]:
         """The checkpoint's ``state.json``, once its fingerprint matches this run's (else ``E184``/``E189``)."""
         if not (folder / "state.json").exists():
-            raise MrekitError("E184", "no checkpoint to resume from", path=folder, hint="start without --resume")
+            raise no_checkpoint(folder)
         try:
             scalars = json.loads((folder / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -343,6 +406,34 @@ class Trainer:
 _AGAIN = "start the run again with mrekit train --overwrite"
 
 
+def remove_checkpoint(out: Path) -> None:
+    """Remove ``out/checkpoint`` in one rename (never half deleted), if it is there."""
+    checkpoint = out / "checkpoint"
+    if checkpoint.exists():
+        check_output_dir(checkpoint, overwrite=True)
+        aside = out / f".checkpoint.mrekit-{os.getpid()}-discarded.tmp"
+        os.replace(checkpoint, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def no_checkpoint(folder: Path) -> MrekitError:
+    """``E184`` for a missing checkpoint; it says so when the run in the folder had finished."""
+    try:
+        last = json.loads((folder.parent / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        last = {}
+    if isinstance(last, dict) and last.get("finished"):
+        return MrekitError(
+            "E184",
+            f"no checkpoint to resume from: the run finished ({last['finished']}, best epoch "
+            f"{last.get('best_epoch')}) and its checkpoint was removed",
+            path=folder,
+            hint="the model is in model-best/; to train again use --overwrite "
+            "(--keep-checkpoint keeps the checkpoint of a finished run)",
+        )
+    return MrekitError("E184", "no checkpoint to resume from", path=folder, hint="start without --resume")
+
+
 def start_fresh(out: Path) -> None:
     """Discard the checkpoint and log of an earlier run in ``out``: they belong to another run.
 
@@ -350,29 +441,34 @@ def start_fresh(out: Path) -> None:
     that mrekit did not write); ``model-best`` stays until the new run replaces it.
     """
     check_output_dir(out / "model-best", overwrite=True)
-    checkpoint = out / "checkpoint"
-    if checkpoint.exists():
-        check_output_dir(checkpoint, overwrite=True)
-        aside = out / f".checkpoint.mrekit-{os.getpid()}-discarded.tmp"  # one rename: never half deleted
-        os.replace(checkpoint, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+    remove_checkpoint(out)
     log = out / "metrics.jsonl"
     check_output_file(log, overwrite=True)
     log.unlink(missing_ok=True)
 
 
-def epoch_line(record: dict[str, Any], improved: bool) -> str:
-    """One line for the console after an epoch.
+def epoch_line(record: dict[str, Any], improved: bool, *, markup: bool = True) -> str:
+    """One line after an epoch (rich ``markup`` for the console, else plain for a log).
 
     Example:
         >>> epoch_line({"epoch": 2, "train_loss": 0.5, "train_seconds": 3, "dev": {"span_f1": 0.8}}, True)
         'epoch 2: loss 0.5000 (3 s); dev span F1 80.00% [green]★ best[/]'
+        >>> epoch_line({"epoch": 2, "train_loss": 0.5, "train_seconds": 3}, True, markup=False)
+        'epoch 2: loss 0.5000 (3 s) ★ best'
     """
     dev = record.get("dev") or {}
     shown = ", ".join(f"{name} {dev[key]:.2%}" for key, name in SHOWN if dev.get(key) is not None)
-    mark = " [green]★ best[/]" if improved else ""
+    mark = (" [green]★ best[/]" if markup else " ★ best") if improved else ""
     scored = f"; dev {shown}" if shown else ""
     return f"epoch {record['epoch']}: loss {record['train_loss']:.4f} ({record['train_seconds']:.0f} s){scored}{mark}"
+
+
+def _say(progress: Any, text: str) -> None:
+    """A line for the person watching: above a rich ``progress`` bar, else on the progress logger."""
+    if progress is not None:
+        progress.console.print(text, highlight=False)
+    else:
+        say_logger.info("%s", text)
 
 
 def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
