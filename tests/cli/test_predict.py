@@ -5,11 +5,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import mrekit
 from mrekit import Example
 from mrekit.cli import app
 from mrekit.cli.predict import check_backend, load_with_backend, stream_predictions
 from mrekit.encoder import MREModel
 from mrekit.errors import MrekitError
+from mrekit.formats import bio
 from mrekit.predictor import Predictor
 from mrekit.trainer import TrainingArguments
 
@@ -101,7 +103,9 @@ def test_evaluate_a_model_with_backend_calibration_and_errors(model_dir, fixture
     report = json.loads(result.stdout)
     assert report["backend"] == "torch" and report["n_examples"] == 12
     assert report["calibration"]["text"]["n"] == 12 and 0 <= report["calibration"]["text"]["ece"] <= 1
-    assert report["calibration"]["span"]["n"] > 0
+    # One confidence per predicted span (how many depends on the tiny model this process trained).
+    predicted = mrekit.load(model_dir, backend="torch").predict([ex.text for ex in bio.read(fixtures / "bio_mini")])
+    assert report["calibration"]["span"]["n"] == sum(len(p.spans or []) for p in predicted)
     assert sum(map(sum, report["confusion"]["matrix"])) == 12
     records = [json.loads(line) for line in errors.read_text().splitlines()]
     assert len(records) == report["n_errors"]
