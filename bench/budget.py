@@ -8,7 +8,7 @@ included). The full data sets are not retrained: their committed numbers are in
 bench/results/joint.json (their configs set epochs explicitly); this script lists the
 budget ``auto`` would choose for them next to the old default's.
 
-    bench/results/budget.json   {"runs": [...], "full_sets": [...], "_meta": ...} (rewritten after each run)
+    bench/results/budget.json   {dataset: {method: {metric: {mean, sd, n}}}, "_meta": {..., runs, full_sets}}
     bench/results/budget.md     the same as markdown tables
 
 Usage (from the repository root, with ../shared/data beside it):
@@ -35,7 +35,7 @@ from _common import run_meta
 
 from mrekit.encoder.model import MREModel
 from mrekit.formats import bio
-from mrekit.metrics import evaluate
+from mrekit.metrics import evaluate, summarize
 from mrekit.outputs import atomic_file
 from mrekit.trainer import TrainingArguments, read_log
 from mrekit.trainer.budget import MAX_EPOCHS, MIN_EPOCHS, MIN_STEPS, resolve_budget
@@ -158,10 +158,26 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
+def cells(result: dict[str, Any]) -> dict[str, Any]:
+    """The results file: ``{dataset: {method: {metric: {mean, sd, n}}}, "_meta": {...}}``.
+
+    The datasets are the SNIPS subsets (``snips_100``); the methods the budgets (``epochs=5``,
+    ``epochs=auto``); the run records themselves and the full sets go under ``_meta``.
+    """
+    out: dict[str, Any] = {}
+    for run in result["runs"]:
+        cell = {f"test_{k}": summarize([v]) for k, v in run["test"].items()}
+        cell |= {f"dev_{k}": summarize([v]) for k, v in run["dev"].items()}
+        cell |= {k: summarize([run[k]]) for k in ("steps", "epochs_run", "best_epoch", "train_minutes")}
+        out.setdefault(f"snips_{run['train_examples']}", {})[f"epochs={run['epochs_setting']}"] = cell
+    out["_meta"] = {**result["_meta"], "runs": result["runs"], "full_sets": result["full_sets"]}
+    return out
+
+
 def write(result: dict[str, Any]) -> None:
-    """Write budget.json and budget.md."""
+    """Write budget.json (see :func:`cells`) and budget.md."""
     with atomic_file(RESULTS / "budget.json", overwrite=True) as fh:
-        fh.write(json.dumps(result, indent=2) + "\n")
+        fh.write(json.dumps(cells(result), indent=2) + "\n")
     with atomic_file(RESULTS / "budget.md", overwrite=True) as fh:
         fh.write(markdown(result))
 
@@ -194,7 +210,8 @@ def main() -> None:
 
 def _earlier_runs() -> dict[tuple[int, Any], dict[str, Any]]:
     path = RESULTS / "budget.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    data = json.loads(path.read_text()) if path.exists() else {}
+    runs = data.get("_meta", {}).get("runs", data.get("runs", []))
     return {(run["train_examples"], run["epochs_setting"]): run for run in runs}
 
 

@@ -38,6 +38,8 @@ from _common import ROOT, run_meta  # noqa: E402
 from mrekit.cli.convert import convert  # noqa: E402
 from mrekit.cli.validate import validate  # noqa: E402
 from mrekit.errors import MrekitError  # noqa: E402
+from mrekit.metrics import summarize  # noqa: E402
+from mrekit.outputs import atomic_file  # noqa: E402
 
 TARGETS = ("jsonl", "bio", "conll", "server")
 WORDS = ["play", "muse", "東京", "a", "", " ", "\t", "\u3000", "\U0001f600", "\\ud800", "\ud800", "B-x", "O", "#", "="]
@@ -315,6 +317,19 @@ def _error_code(response: Any) -> str | None:
     return error.get("code") or error.get("type") if isinstance(error, dict) else None
 
 
+COUNTS = ("cases", "accepted", "coded_errors", "crashes", "data_lost", "seconds")
+
+
+def results_file(results: dict[str, Any], totals: dict[str, int], meta: dict[str, Any]) -> dict[str, Any]:
+    """``{target: {"hypothesis": {count: {mean, sd, n}}}, "_meta": {...}}``: codes, crash inputs, totals in _meta."""
+    out: dict[str, Any] = {
+        target: {"hypothesis": {k: summarize([r[k]]) for k in COUNTS}} for target, r in results.items()
+    }
+    details = {t: {"codes": r["codes"], "crash_examples": r["crash_examples"]} for t, r in results.items()}
+    out["_meta"] = {**meta, "total": totals, "details": details}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60, help="time per target")
@@ -333,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         k: sum(r[k] for r in results.values()) for k in ("cases", "accepted", "coded_errors", "crashes", "data_lost")
     }
     command = "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out = {"_meta": run_meta(command.strip(), seconds_per_target=args.seconds), "total": totals, **results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = results_file(results, totals, run_meta(command.strip(), seconds_per_target=args.seconds))
+    with atomic_file(args.output, overwrite=True) as fh:
+        fh.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     print(f"total: {totals} -> {args.output}")
     return 1 if totals["crashes"] or totals["data_lost"] else 0
 

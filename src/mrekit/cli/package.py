@@ -143,9 +143,7 @@ def package(
     with tempfile.TemporaryDirectory(prefix="mrekit-package-") as tmp:
         wheel = _build(folder, Path(tmp), name=name, version=version, engine=engine)
         target = out / wheel.name  # the name pip gave it: it must match the metadata inside
-        if target.exists() and not overwrite:
-            raise MrekitError("E170", "the wheel exists", path=target, hint="pass --overwrite to replace it")
-        out.mkdir(parents=True, exist_ok=True)
+        # atomic_file refuses an existing wheel (E170) unless overwrite, and makes the folder.
         with atomic_file(target, overwrite=overwrite, binary=True) as fh, wheel.open("rb") as src:
             shutil.copyfileobj(src, fh)
     return target

@@ -223,7 +223,7 @@ class Trainer:
         total = budget.total_steps
         hooks.module.to(self.device)  # before a checkpoint loads: optimizer state follows its parameters' device
         optimizer = torch.optim.AdamW(hooks.param_groups())
-        scheduler = linear_schedule(optimizer, total, args.warmup_ratio, getattr(hooks, "min_warmup_steps", 1))
+        scheduler = linear_schedule(optimizer, total, args.warmup_ratio, hooks.min_warmup_steps)
         if resume:
             state = self._load_checkpoint(out / "checkpoint", optimizer, scheduler)
             write_metrics(out, state["records"])  # cut back to the checkpoint: no epoch twice
@@ -268,7 +268,7 @@ class Trainer:
         write_metrics(out, state["records"])
         if reason.startswith("early stop"):
             _say(progress, f"{reason}; the best epoch is {state['records'][-1]['best_epoch']}")
-        if not getattr(self.args, "keep_checkpoint", False):
+        if not self.args.keep_checkpoint:
             remove_checkpoint(out)
 
     def _stop_reason(self, state: dict[str, Any]) -> str:
