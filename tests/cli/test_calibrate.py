@@ -97,3 +97,14 @@ def test_multi_label_no_data_and_foreign_models_are_refused(model_dir, tmp_path,
     (tmp_path / "gen" / "mrekit.json").write_text('{"engine": "generative"}')
     result = runner.invoke(app, ["calibrate", str(tmp_path / "gen"), "snips:dev"])
     assert result.exit_code == 1 and "[E175]" in result.output
+
+
+def test_calibrate_never_replaces_a_folder_holding_a_users_file(model_dir, dev):
+    """Calibration rewrites the model folder; a file mrekit did not write there stops it (issue 14, check 4)."""
+    (model_dir / "notes.txt").write_text("mine")
+    before = {p.relative_to(model_dir): p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
+    result = runner.invoke(app, ["calibrate", str(model_dir), str(dev)])
+    # Loading already refuses a folder with an unrecorded file (E188); the rewrite would too (E174).
+    assert result.exit_code == 1 and "E188" in result.output and "notes.txt" in result.output
+    after = {p.relative_to(model_dir): p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
+    assert after == before

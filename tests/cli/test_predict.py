@@ -111,3 +111,24 @@ def test_evaluate_a_model_with_backend_calibration_and_errors(model_dir, fixture
     assert len(records) == report["n_errors"]
     wrong_frames = round((1 - report["frame_accuracy"]) * 12)
     assert len(records) == wrong_frames
+
+
+def test_a_predict_killed_mid_stream_leaves_no_output(model_dir, tmp_path, monkeypatch):
+    """Results are streamed into a temporary file: a crash after the first chunk leaves nothing at -o."""
+    import mrekit.cli.predict as predict_module
+
+    texts = tmp_path / "t.txt"
+    texts.write_text("".join(f"play song {n}\n" for n in range(40)))
+    original = predict_module.stream_predictions
+
+    def dies_after_first(*args, **kwargs):
+        for n, example in enumerate(original(*args, **kwargs)):
+            if n == 20:
+                raise KeyboardInterrupt
+            yield example
+
+    monkeypatch.setattr(predict_module, "stream_predictions", dies_after_first)
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        predict_module.predict(model_dir, texts, out, batch_size=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
