@@ -48,7 +48,7 @@ METRICS = ("text_accuracy", "text_macro_f1", "span_f1", "frame_accuracy", "train
 
 #: One recipe per data set: bench/configs/<name>.toml (epochs, learning rate, batch size chosen on dev).
 CONFIGS = ROOT / "configs"
-DATASETS = ("snips", "atis", "semeval14_restaurants", "stockmark_ja")
+DATASETS = ("snips", "atis", "semeval14_restaurants", "stockmark_ja", "chabsa")
 #: The configs' data paths start with this (relative to the repository root); --data replaces it.
 DATA_PREFIX = "../shared/data/"
 #: The model settings of a config (those of ``mrekit train``).

@@ -1,8 +1,12 @@
 """CPU inference speed on SNIPS test, side by side in one process:
 mrekit (PyTorch fp32, ONNX fp32, ONNX int8) and a spaCy pipeline (CNN ``textcat`` + ``ner``)
-trained by this script on the same SNIPS train data.
+trained by this script on the same SNIPS train data; and, with ``--japanese``, the encoders
+side by side on Stockmark test (MiniLM against multilingual-e5-small, the models of
+bench/japanese.py), into the ``stockmark_ja`` entry of speed.json (the other entries are kept).
 
     .venv/bin/python bench/speed.py --model bench/runs/snips-mre-0/model-best
+    .venv/bin/python bench/speed.py --japanese minilm=bench/runs/japanese-stockmark_ja-minilm-0/model-best \
+        multilingual-e5-small=bench/runs/japanese-stockmark_ja-multilingual-e5-small-0/model-best
 
 Reports sentences/second at batch 64 (best of 3 passes over the 700 test texts),
 single-text latency p50 (200 texts, one at a time) and frame accuracy, into
@@ -107,9 +111,14 @@ def measure_mrekit(path: Path, test: list[Example], prefix: str, backends: tuple
         key = prefix + names[backend]
         model = mrekit.load(path, backend=backend)
         speed, p50, preds = measure(lambda t, m=model: m.predict(t, batch_size=64), model, texts)
-        frame = evaluate(test, preds, bootstrap=0)["frame_accuracy"]
+        scores = evaluate(test, preds, bootstrap=0)
         outputs[key] = [(p.labels, [(s.start, s.end, s.label) for s in p.spans]) for p in preds]
-        results[key] = {"sentences_per_second": cell(speed), "latency_p50_ms": cell(p50), "frame_accuracy": cell(frame)}
+        results[key] = {
+            "sentences_per_second": cell(speed),
+            "latency_p50_ms": cell(p50),
+            "frame_accuracy": cell(scores["frame_accuracy"]),
+            "span_f1": cell(scores["span_f1"]),
+        }
         torch_key = prefix + "torch_fp32"
         if key != torch_key and torch_key in outputs:
             same = sum(a == b for a, b in zip(outputs[torch_key], outputs[key], strict=True)) / len(texts)
@@ -129,9 +138,13 @@ def markdown(results: dict) -> str:
         same_cell = "" if same is None else f"{100 * same['mean']:.2f}"
         lines.append(
             f"| {key} | {row['sentences_per_second']['mean']:.0f} | {row['latency_p50_ms']['mean']:.1f} | "
-            f"{100 * row['frame_accuracy']['mean']:.2f} | {same_cell} |"
+            f"{_pct(row['frame_accuracy']['mean'])} | {same_cell} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -167,7 +180,17 @@ def main() -> None:
     )
     parser.add_argument("--spacy-epochs", type=int, default=15)
     parser.add_argument("--plot-only", action="store_true", help="redraw speed.png from speed.json")
+    parser.add_argument(
+        "--japanese",
+        nargs="+",
+        metavar="NAME=MODEL",
+        help="measure these Stockmark models (encoder name = model folder) instead, on Stockmark test",
+    )
+    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
     args = parser.parse_args()
+    if args.japanese:
+        japanese(args.japanese, args.data)
+        return
     if args.plot_only:
         plot(json.loads((ROOT / "results" / "speed.json").read_text())["snips"], ROOT / "results" / "speed.png")
         return
@@ -198,6 +221,29 @@ def main() -> None:
     (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
     (ROOT / "results" / "speed.md").write_text(markdown(results))
     plot(results, ROOT / "results" / "speed.png")
+
+
+def japanese(models: list[str], data: Path) -> None:
+    """Speed of Stockmark models on Stockmark test (535 texts), into speed.json's ``stockmark_ja``."""
+    from joint import load_dataset
+
+    test = list(load_dataset("stockmark_ja", data)[2])
+    results: dict = {}
+    for item in models:
+        name, path = item.split("=", 1)
+        results |= measure_mrekit(Path(path), test, f"{name}/", ("torch", "onnx", "onnx-int8"))
+    target = ROOT / "results" / "speed.json"
+    out = json.loads(target.read_text()) if target.exists() else {}
+    out["stockmark_ja"] = results
+    out.setdefault("_meta", {})["stockmark_ja"] = run_meta(
+        "python bench/speed.py --japanese " + " ".join(models),
+        threads=f"one process, torch threads {torch.get_num_threads()}",
+        protocol="535 Stockmark test texts (the fixed 80/10/10 split); throughput = best of 3 passes at batch 64; "
+        "latency = median of 200 single-text calls",
+    )
+    target.write_text(json.dumps(out, indent=2))
+    with (ROOT / "results" / "speed.md").open("a", encoding="utf-8") as fh:
+        fh.write("\nStockmark test (Japanese), MiniLM against multilingual-e5-small:\n\n" + markdown(results))
 
 
 if __name__ == "__main__":

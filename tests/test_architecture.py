@@ -31,6 +31,7 @@ LAYERS: dict[str, float] = {
     "mrekit.runtime": 3.0,
     "mrekit.integrity": 3.0,
     "mrekit.modelcard": 3.0,
+    "mrekit.pretrained": 3.5,
     "mrekit.predictor": 4.0,
     "mrekit.trainer": 5.0,
     "mrekit.encoder": 6.0,

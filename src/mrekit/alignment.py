@@ -244,7 +244,8 @@ def _offsets_from_tokenizers(tokenizer: Any, text: str, max_length: int | None) 
         elif max_length is not None:
             tokenizer.enable_truncation(**saved)
     real = [not special for special in enc.special_tokens_mask]
-    return TokenOffsets(list(enc.offsets), real, list(enc.tokens), list(enc.ids), bool(enc.overflowing))
+    offsets = without_lone_metaspace(list(enc.offsets), list(enc.tokens))
+    return TokenOffsets(offsets, real, list(enc.tokens), list(enc.ids), bool(enc.overflowing))
 
 
 def _offsets_from_transformers(tokenizer: Any, text: str, max_length: int | None) -> TokenOffsets:
@@ -255,11 +256,31 @@ def _offsets_from_transformers(tokenizer: Any, text: str, max_length: int | None
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    offsets = [tuple(pair) for pair in enc["offset_mapping"]]
+    offsets = without_lone_metaspace([tuple(pair) for pair in enc["offset_mapping"]], enc.tokens())
     real = [not special for special in enc["special_tokens_mask"]]
     # The Rust encoding keeps what truncation cut off even when the dict does not.
     truncated = bool(enc.encodings and enc.encodings[0].overflowing)
     return TokenOffsets(offsets, real, enc.tokens(), list(enc["input_ids"]), truncated)
+
+
+#: SentencePiece's word-start marker: a token of only this stands for no character of the text.
+METASPACE = "\u2581"
+
+
+def without_lone_metaspace(offsets: list[tuple[int, int]], tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """Give a token that is only ``▁`` an empty offset at its start.
+
+    SentencePiece tokenizers (XLM-R, multilingual-e5) emit a lone ``▁`` before a word
+    whose first piece has no ``▁`` form, as most Japanese and Chinese words. Its offset
+    then overlaps the word's first character (``▁`` ``(0, 1)``, ``東京都`` ``(0, 3)``), so
+    a span starting there would be tagged from the ``▁``. Made empty, the marker is
+    never part of a span and is always tagged ``O``.
+
+    Example:
+        >>> without_lone_metaspace([(0, 0), (0, 1), (0, 3), (0, 0)], ["<s>", "▁", "東京都", "</s>"])
+        [(0, 0), (0, 0), (0, 3), (0, 0)]
+    """
+    return [(a, a) if token == METASPACE else (a, b) for (a, b), token in zip(offsets, tokens, strict=True)]
 
 
 def _as_offsets(offsets: TokenOffsets | Sequence[tuple[int, int]]) -> TokenOffsets:
@@ -357,7 +378,12 @@ def token_spans_to_char_spans(
     for first, last, label in token_spans:
         if not 0 <= first < last <= len(tokens):
             raise MrekitError("E110", f"token span {first}-{last} lies outside 0..{len(tokens)}")
-        inside = [tokens.offsets[i] for i in range(first, last) if tokens.real[i]]
+        # Empty real tokens (a lone SentencePiece marker) hold no characters of the span.
+        inside = [
+            tokens.offsets[i]
+            for i in range(first, last)
+            if tokens.real[i] and tokens.offsets[i][1] > tokens.offsets[i][0]
+        ]
         if inside:
             out.append(Span(inside[0][0], inside[-1][1], label))
     return out

@@ -9,6 +9,9 @@ also be a table naming one part of a fixed, seeded split of such a file
 
     train = {path = "Restaurants_Train_v2.xml", split = [0.9, 0.1], part = 0, seed = 0}
     dev = {path = "Restaurants_Train_v2.xml", split = [0.9, 0.1], part = 1, seed = 0}
+
+With ``by``, the split cuts groups instead of examples: ``by = "document"`` keeps all the
+examples with the same ``meta["document"]`` in one part (:func:`split_groups`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mrekit import formats
 from mrekit.errors import MrekitError
@@ -79,7 +82,7 @@ def resolve(spec: str | Path) -> tuple[Path, str | None]:
 
 
 #: The keys of a data table in a config file.
-SPEC_KEYS = ("path", "format", "split", "part", "seed")
+SPEC_KEYS = ("path", "format", "split", "part", "seed", "by")
 
 
 def split(examples: Sequence[T], fractions: Sequence[float], seed: int = 0) -> list[list[T]]:
@@ -112,6 +115,45 @@ def split(examples: Sequence[T], fractions: Sequence[float], seed: int = 0) -> l
     return out
 
 
+def split_groups(
+    examples: Sequence[Example], fractions: Sequence[float], seed: int = 0, *, by: str = "document", field: str = "by"
+) -> list[list[Example]]:
+    """A fixed, seeded split of whole groups: the examples sharing ``meta[by]`` stay in one part.
+
+    The group keys (``meta[by]`` as strings) are sorted and split with :func:`split`, so the
+    shares are shares of groups; a part holds its groups in that shuffled order, and each
+    group's examples in their input order.
+
+    Args:
+        examples: What to split (not changed).
+        fractions: The share of groups of each part.
+        seed: Seed of the shuffle.
+        by: The ``meta`` key naming an example's group, e.g. ``"document"``.
+        field: The config key named in errors.
+
+    Raises:
+        MrekitError: ``E183`` naming ``field`` for an example whose ``meta[by]`` is not a
+            string or an integer.
+
+    Example:
+        >>> docs = [Example(t, meta={"document": d}) for t, d in (("a", "x"), ("b", "y"), ("c", "x"))]
+        >>> [[ex.text for ex in part] for part in split_groups(docs, (0.5, 0.5))]
+        [['a', 'c'], ['b']]
+    """
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        key = ex.meta.get(by)
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise MrekitError(
+                "E183",
+                f"by = {by!r} groups examples by meta[{by!r}], which example {ex.id!r} lacks",
+                field=field,
+                hint="group by a meta key every example has, or drop by",
+            )
+        groups.setdefault(str(key), []).append(ex)
+    return [[ex for key in part for ex in groups[key]] for part in split(sorted(groups), fractions, seed)]
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
     """A checked data argument: a path or bundled set, and optionally one part of a seeded split.
@@ -122,6 +164,8 @@ class DataSpec:
         split: Shares of a fixed split (:func:`split`), or ``None`` for all examples.
         part: Which share of ``split`` (0-based).
         seed: Seed of the split.
+        by: A ``meta`` key: split whole groups of examples sharing its value
+            (:func:`split_groups`); ``None`` splits single examples.
 
     Example:
         >>> spec = DataSpec("train.jsonl", split=(0.5, 0.5), part=1)
@@ -134,11 +178,17 @@ class DataSpec:
     split: tuple[float, ...] | None = None
     part: int | None = None
     seed: int = 0
+    by: str | None = None
 
-    def select(self, examples: Sequence[T]) -> list[T]:
+    def select(self, examples: Sequence[T], *, field: str = "data") -> list[T]:
         """The examples this spec names among all of ``path``'s (all of them without a split)."""
         if self.split is None:
             return list(examples)
+        if self.by is not None:
+            grouped = split_groups(
+                cast(Sequence[Example], examples), self.split, self.seed, by=self.by, field=f"{field}.by"
+            )
+            return cast(list[T], grouped[self.part or 0])
         return split(examples, self.split, self.seed)[self.part or 0]
 
 
@@ -148,7 +198,8 @@ def data_spec(value: object, field: str = "data") -> DataSpec:
     Args:
         value: ``"snips:train"``, a path, or a table with ``path`` and optionally
             ``format``, ``split`` (shares summing to 1), ``part`` (required with
-            ``split``) and ``seed`` (default 0).
+            ``split``), ``seed`` (default 0) and ``by`` (a ``meta`` key whose groups
+            the split keeps whole, e.g. ``"document"``).
         field: The config key it came from (``train``, ``dev``, ``test``), for errors.
 
     Returns:
@@ -160,9 +211,9 @@ def data_spec(value: object, field: str = "data") -> DataSpec:
 
     Example:
         >>> data_spec("snips:dev")
-        DataSpec(path='snips:dev', format=None, split=None, part=None, seed=0)
+        DataSpec(path='snips:dev', format=None, split=None, part=None, seed=0, by=None)
         >>> data_spec({"path": "ner.json", "split": [0.8, 0.1, 0.1], "part": 2}, "test")
-        DataSpec(path='ner.json', format=None, split=(0.8, 0.1, 0.1), part=2, seed=0)
+        DataSpec(path='ner.json', format=None, split=(0.8, 0.1, 0.1), part=2, seed=0, by=None)
         >>> data_spec({"path": "ner.json", "split": [0.8, 0.2], "part": 2}, "test")
         Traceback (most recent call last):
         ...
@@ -194,7 +245,7 @@ def data_spec(value: object, field: str = "data") -> DataSpec:
     if fmt is not None and (not isinstance(fmt, str) or not fmt):
         raise MrekitError("E183", f"format must be a format's name such as jsonl, not {fmt!r}", field=f"{field}.format")
     if "split" not in value:
-        for key in ("part", "seed"):
+        for key in ("part", "seed", "by"):
             if key in value:
                 raise MrekitError(
                     "E183", f"{key} is given without split", field=f"{field}.{key}", hint="add split = [0.9, 0.1]"
@@ -211,7 +262,10 @@ def data_spec(value: object, field: str = "data") -> DataSpec:
         )
     if not _is_int(seed):
         raise MrekitError("E183", f"seed must be an integer, not {seed!r}", field=f"{field}.seed")
-    return DataSpec(path, fmt, shares, part, seed)
+    by = value.get("by")
+    if by is not None and (not isinstance(by, str) or not by):
+        raise MrekitError("E183", f'by must be a meta key such as "document", not {by!r}', field=f"{field}.by")
+    return DataSpec(path, fmt, shares, part, seed, by)
 
 
 def read_data(
@@ -240,7 +294,7 @@ def read_data(
     """
     checked = spec if isinstance(spec, DataSpec) else data_spec(spec, field)
     path, builtin_format = resolve(checked.path)
-    return checked.select(list(formats.read(path, fmt or checked.format or builtin_format)))
+    return checked.select(list(formats.read(path, fmt or checked.format or builtin_format)), field=field)
 
 
 def _shares(value: object, field: str) -> tuple[float, ...]:

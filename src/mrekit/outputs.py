@@ -434,6 +434,24 @@ def _swap_in(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _apply_umask(folder: Path) -> None:
+    """Give the new folder, its subfolders and files the umask's permissions.
+
+    Writers inside it may create files 0600 whatever the umask (safetensors' ``save_file``
+    does, as ``mkstemp`` does), which would make a model folder unreadable to another user
+    or a container running as another uid. Everything in the folder is mrekit's own, just
+    written, so none of it has a mode worth keeping.
+    """
+    mask = current_umask()
+    for here, _dirs, files in os.walk(folder):
+        base = Path(here)
+        os.chmod(base, 0o777 & ~mask)
+        for name in files:
+            path = base / name
+            if not path.is_symlink():
+                os.chmod(path, 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: PathLike, *, overwrite: bool = False, inputs: Iterable[PathLike] = ()) -> Iterator[Path]:
     """Build a folder under a temporary name and swap it in at ``path`` on success.
@@ -463,7 +481,7 @@ def atomic_dir(path: PathLike, *, overwrite: bool = False, inputs: Iterable[Path
     try:
         yield tmp
         write_marker(tmp)
-        os.chmod(tmp, 0o777 & ~current_umask())
+        _apply_umask(tmp)
         _swap_in(tmp, target)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,6 +30,10 @@ def test_train_predict_evaluate(tmp_path, fixtures, tiny_encoder):
     result = run("train", config, "--output", out, "--encoder", tiny_encoder, "--epochs", 3, "--seed", 1)
     assert result.exit_code == 0, result.output
     assert "best epoch" in result.output and (out / "model-best" / "mrekit.json").exists()
+    # The span alignment report of every encoder: the tiny WordPiece aligns all 12 fixture sentences' spans.
+    alignment = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["alignment"]["train"]
+    assert f"span alignment (train): {alignment['spans']} of {alignment['spans']} exact" in result.output
+    assert "span alignment (dev):" in result.output
     log = (out / "metrics.jsonl").read_text().splitlines()
     assert len(log) == 3  # --epochs overrides the config file
     manifest = json.loads((out / "model-best" / "mrekit.json").read_text())

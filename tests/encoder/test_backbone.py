@@ -42,7 +42,8 @@ def test_a_model_hub_name_says_how_to_get_a_local_folder():
         "no such local folder; an encoder is a local Hugging Face model folder, not a model hub name"
     )
     assert err.value.hint == (
-        "mrekit never downloads a model; on a machine with internet run once: "
+        "mrekit never downloads a model; the built-in encoders are minilm, multilingual-e5-small "
+        "(`mrekit encoders list`); for any other, on a machine with internet run once: "
         "python -c \"from transformers import AutoModel, AutoTokenizer; n = 'bert-base-uncased'; "
         "AutoModel.from_pretrained(n).save_pretrained('encoders/' + n); "
         "AutoTokenizer.from_pretrained(n).save_pretrained('encoders/' + n)\" "

@@ -102,3 +102,22 @@ def test_stale_or_missing_exports_are_refused(exported, tmp_path, snips_mini, ti
     assert mrekit.load(bare).backend_.name == "torch"  # auto falls back
     with pytest.raises(MrekitError, match=r"\[E183\]"):
         mrekit.load(bare, backend="tensorrt")
+
+
+@pytest.mark.parametrize(
+    ("mode", "levels"), [("isolated", ["word"]), ("isolated", ["text"]), ("shared", ["text", "word"])]
+)
+def test_models_without_the_mre_interaction_export_and_run(
+    mode, levels, ja_examples, snips_mini, tiny_encoder, tmp_path
+):
+    # Without the mre interaction the graph never reads real_mask, and the exporter drops it:
+    # before the fix every prediction failed with "Invalid input name: real_mask".
+    data = ja_examples if levels == ["word"] else snips_mini
+    args = TrainingArguments(epochs=1, batch_size=4, seed=0)
+    MREModel(mode=mode, levels=levels, encoder=tiny_encoder).fit(data, args=args, output_dir=tmp_path / "run")
+    folder = tmp_path / "run" / "model-best"
+    mrekit.load(folder, backend="torch").export()
+    texts = [ex.text for ex in data]
+    a = mrekit.load(folder, backend="torch").predict(texts)
+    b = mrekit.load(folder, backend="onnx").predict(texts)
+    assert [(x.labels, x.spans) for x in a] == [(y.labels, y.spans) for y in b]

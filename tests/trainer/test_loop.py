@@ -23,6 +23,9 @@ class FakeHooks:
     seed_at_start = False
     min_warmup_steps = 0
 
+    def notes(self):
+        return ["fake note"]
+
     def __init__(self, script=None, metric="frame_accuracy", items=8):
         self.module = torch.nn.Linear(2, 1)
         self.script = list(script or [])

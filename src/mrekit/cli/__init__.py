@@ -12,7 +12,20 @@ import typer
 from typer.core import TyperGroup
 
 from mrekit.cli import calibrate as calibrate_command
-from mrekit.cli import convert, evaluate, export, fewshot, predict, quickstart, serve, stats, study, train, validate
+from mrekit.cli import (
+    convert,
+    encoders,
+    evaluate,
+    export,
+    fewshot,
+    predict,
+    quickstart,
+    serve,
+    stats,
+    study,
+    train,
+    validate,
+)
 from mrekit.cli import package as package_command
 from mrekit.cli._ui import console, setup_logging
 from mrekit.modelcard import set_command
@@ -99,6 +112,7 @@ app.command("fewshot")(fewshot.command)
 app.command("export")(export.command)
 app.command("serve")(serve.command)
 app.command("package")(package_command.command)
+app.add_typer(encoders.app, name="encoders")
 
 
 def main() -> None:

@@ -119,7 +119,12 @@ def command(
     ] = Path("runs/model"),
     engine: Annotated[str | None, typer.Option(help="encoder (default) or generative (text-to-text).")] = None,
     mode: Annotated[str | None, typer.Option(help="Encoder: isolated, shared or mre.")] = None,
-    encoder: Annotated[str | None, typer.Option(help="Local Hugging Face encoder folder (default: MiniLM).")] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="minilm (default), multilingual-e5-small, auto (multilingual for non-Latin data) or a local folder."
+        ),
+    ] = None,
     epochs: Annotated[
         str | None,
         typer.Option(help="Passes over the training data, or auto (default: from the data size, with early stopping)."),
@@ -153,6 +158,7 @@ def command(
         mrekit train bench/configs/atis.toml -o runs/atis --training.epochs 10 --use-crf
         mrekit train bench/configs/atis.toml -o runs/atis --resume
         mrekit train --engine generative --train snips:train --dev snips:dev --format oiellm --task NER -o runs/gen
+        mrekit train bench/configs/chabsa.toml -o runs/chabsa --encoder multilingual-e5-small --freeze-embeddings
     """
     flags = {
         "train": train_data,

@@ -26,6 +26,7 @@ from typing import Any
 
 from mrekit.errors import MrekitError, warn
 from mrekit.integrity import check_hf_folder, reading, sha256_file
+from mrekit.pretrained.catalog import CATALOG, built_folder
 from mrekit.runtime import offline
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def default_encoder_path() -> Path:
 
 #: What to run, on a machine with internet, to turn a model hub name into a local folder.
 DOWNLOAD_HINT = (
-    "mrekit never downloads a model; on a machine with internet run once: "
+    "mrekit never downloads a model; the built-in encoders are "
+    + ", ".join(CATALOG)
+    + " (`mrekit encoders list`); for any other, on a machine with internet run once: "
     "python -c \"from transformers import AutoModel, AutoTokenizer; n = '{name}'; "
     "AutoModel.from_pretrained(n).save_pretrained('encoders/' + n); "
     "AutoTokenizer.from_pretrained(n).save_pretrained('encoders/' + n)\" "
@@ -76,11 +79,15 @@ DOWNLOAD_HINT = (
 
 
 def resolve_encoder(name_or_path: str | Path | None) -> Path:
-    """Map ``None``/``"minilm"`` to the checked default, else vet a local folder.
+    """Map ``None``/``"minilm"`` to the checked default, a built-in name to its built folder, else vet a local folder.
+
+    A built-in name (:data:`mrekit.pretrained.catalog.CATALOG`, e.g. ``multilingual-e5-small``)
+    wins over a local folder of the same name; write ``./multilingual-e5-small`` for the folder.
 
     Raises:
         MrekitError: ``E100`` when the folder does not exist (with how to make one from a
-            model hub name) or has no ``config.json``; ``E185``, ``E186``, ``E187`` or
+            model hub name) or has no ``config.json``; ``E193`` for a built-in encoder not
+            built yet (with the command that builds it); ``E185``, ``E186``, ``E187`` or
             ``E188`` when it must not be loaded (see :func:`mrekit.integrity.check_hf_folder`).
 
     Example:
@@ -91,6 +98,8 @@ def resolve_encoder(name_or_path: str | Path | None) -> Path:
     """
     if name_or_path is None or str(name_or_path) == DEFAULT_ENCODER:
         return check_hf_folder(default_encoder_path())
+    if isinstance(name_or_path, str) and name_or_path in CATALOG:
+        return check_hf_folder(built_folder(name_or_path))
     path = Path(name_or_path)
     if not path.exists() and not path.is_symlink():
         raise MrekitError(
@@ -270,10 +279,14 @@ def _set_layers(config: Any, num_layers: int) -> None:
 
 
 def make_tiny_tokenizer(folder: str | Path, texts: Iterable[str], *, kind: str = "wordpiece") -> Any:
-    """Train and save a tiny fast tokenizer on ``texts``: BERT-style ``wordpiece`` or RoBERTa-style ``bpe``.
+    """Train and save a tiny fast tokenizer on ``texts``: BERT-style ``wordpiece``, RoBERTa-style ``bpe``
+    or XLM-R-style ``sentencepiece``.
 
     ``wordpiece`` frames a text as ``[CLS] ... [SEP]``; ``bpe`` is byte-level with
     ``<s> ... </s>``, so code that assumes BERT's special tokens is caught by tests.
+    ``sentencepiece`` is a Unigram model behind a ``▁`` Metaspace pre-tokenizer, as
+    multilingual-e5's: its pieces include every 2-4 character run of the texts' CJK, so, as
+    there, pieces cross Japanese word boundaries and a lone ``▁`` starts a CJK text.
 
     Example:
         >>> import tempfile
@@ -299,9 +312,15 @@ def make_tiny_tokenizer(folder: str | Path, texts: Iterable[str], *, kind: str =
         trainer = trainers.BpeTrainer(
             vocab_size=600, special_tokens=list(names.values()), initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
         )
+    elif kind == "sentencepiece":
+        names = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
+        tok = Tokenizer(models.Unigram(_unigram_vocab(texts, list(names.values())), unk_id=3, byte_fallback=False))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
     else:
-        raise ValueError(f"kind must be wordpiece or bpe, not {kind!r}")
-    tok.train_from_iterator(list(texts), trainer)
+        raise ValueError(f"kind must be wordpiece, bpe or sentencepiece, not {kind!r}")
+    if kind != "sentencepiece":
+        tok.train_from_iterator(list(texts), trainer)
     cls, sep = names["cls"], names["sep"]
     ids = [(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))]
     if kind == "bpe":
@@ -313,10 +332,36 @@ def make_tiny_tokenizer(folder: str | Path, texts: Iterable[str], *, kind: str =
     return fast
 
 
+def _unigram_vocab(texts: Iterable[str], specials: list[str]) -> list[tuple[str, float]]:
+    """A hand-made Unigram vocabulary: specials, ``▁``, every character, ``▁word``, CJK runs of 2-4."""
+    import re
+
+    cjk = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]+")
+    pieces: dict[str, float] = dict.fromkeys(specials, 0.0)
+    pieces["\u2581"] = -2.0
+    for text in texts:
+        for char in text:
+            pieces.setdefault(char, -3.0)
+        for word in text.split():
+            if not cjk.search(word):  # a CJK word has no ``▁`` form: it starts with a lone ``▁``
+                pieces.setdefault("\u2581" + word, -2.0)
+        for run in cjk.findall(text):
+            for size in (2, 3, 4):
+                for i in range(len(run) - size + 1):
+                    pieces.setdefault(run[i : i + size], -3.0)  # fewer pieces score higher: longest runs win
+    return list(pieces.items())
+
+
 def make_tiny_encoder(
-    folder: str | Path, texts: Iterable[str], *, hidden: int = 32, layers: int = 2, seed: int = 0
+    folder: str | Path,
+    texts: Iterable[str],
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    seed: int = 0,
+    tokenizer: str = "wordpiece",
 ) -> Path:
-    """Write a tiny, randomly initialised BERT and a WordPiece tokenizer trained on ``texts``.
+    """Write a tiny, randomly initialised BERT and a tokenizer made from ``texts`` (see :func:`make_tiny_tokenizer`).
 
     Meant for tests and smoke runs: it trains in seconds and needs no download.
 
@@ -331,7 +376,7 @@ def make_tiny_encoder(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = make_tiny_tokenizer(folder, texts)
+    tokenizer = make_tiny_tokenizer(folder, texts, kind=tokenizer)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(tokenizer),

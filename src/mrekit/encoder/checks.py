@@ -12,6 +12,7 @@ from typing import Any
 from mrekit.encoder.backbone import DEFAULT_ENCODER, resolve_encoder
 from mrekit.encoder.joint import JointModel
 from mrekit.errors import MrekitError, warn
+from mrekit.pretrained.catalog import CATALOG, encoder_folder
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,28 @@ def alignment_summary(features: Sequence[Any], report: Any) -> dict[str, Any]:
         "spans_lost": reasons.get("truncated", 0),
         "issues": dict(sorted(reasons.items())),
     }
+
+
+#: Alignment issues by what became of the span: tagged as wider tokens, or not tagged at all.
+WIDENED = ("expanded", "trimmed")
+
+
+def alignment_line(part: str, summary: Mapping[str, Any]) -> str:
+    """The alignment report of one part as a line: spans exact / expanded / dropped (by reason).
+
+    Example:
+        >>> alignment_line("train", {"spans": 10, "issues": {"expanded": 1, "truncated": 2}})
+        'span alignment (train): 7 of 10 exact, 1 expanded to token boundaries, 2 dropped (truncated 2)'
+    """
+    issues = summary.get("issues") or {}
+    widened = sum(n for reason, n in issues.items() if reason in WIDENED)
+    dropped = {reason: n for reason, n in issues.items() if reason not in WIDENED}
+    exact = summary["spans"] - widened - sum(dropped.values())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
+    return (
+        f"span alignment ({part}): {exact} of {summary['spans']} exact, {widened} expanded to token boundaries, "
+        f"{sum(dropped.values())} dropped" + (f" ({reasons})" if reasons else "")
+    )
 
 
 def warn_truncation(summary: Mapping[str, Any], part: str, max_length: int) -> str | None:
@@ -104,7 +127,12 @@ def encoder_position_limit(encoder: Any) -> int | None:
         >>> min(256, encoder_position_limit("tiny-encoder") or 256)  # doctest: +SKIP
         128
     """
-    folder = resolve_encoder(encoder) if encoder is None or str(encoder) == DEFAULT_ENCODER else Path(encoder)
+    if encoder is None or str(encoder) == DEFAULT_ENCODER:
+        folder = resolve_encoder(encoder)
+    elif isinstance(encoder, str) and encoder in CATALOG:
+        folder = encoder_folder(encoder)  # not built yet: no limit here, loading says how to build it
+    else:
+        folder = Path(encoder)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

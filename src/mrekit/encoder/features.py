@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mrekit.alignment import encode_example
+from mrekit.alignment import encode_example, without_lone_metaspace
 from mrekit.errors import warn
 from mrekit.schema import Example
 from mrekit.tags import bio_tags
@@ -142,7 +142,8 @@ def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Fe
     for i, ids in enumerate(enc["input_ids"]):
         real = [not special for special in enc["special_tokens_mask"][i]]
         truncated = bool(enc.encodings[i].overflowing)
-        out.append(Features(ids, [tuple(o) for o in enc["offset_mapping"][i]], real, None, None, truncated))
+        offsets = without_lone_metaspace([tuple(o) for o in enc["offset_mapping"][i]], enc.encodings[i].tokens)
+        out.append(Features(ids, offsets, real, None, None, truncated))
     return out
 
 

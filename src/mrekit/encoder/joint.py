@@ -54,6 +54,9 @@ class JointConfig:
         consistency: Span labels seen with each text label in training.
         first_tag_weight: Loss weight of the ``mre`` mode's first (word -> text) tag head.
         temperature: Temperature of the softmax text probabilities (``mrekit calibrate``; 1 = none).
+        freeze_embeddings: The encoder's word embeddings were not trained (recorded for the model card).
+        split_cjk: How unsegmented scripts were pre-split before the subword model: ``none``,
+            ``runs`` or ``chars`` (recorded; the saved tokenizer does it).
     """
 
     text_labels: list[str]
@@ -68,8 +71,12 @@ class JointConfig:
     consistency: dict[str, list[str]] | None = None
     first_tag_weight: float = 0.5
     temperature: float = 1.0
+    freeze_embeddings: bool = False
+    split_cjk: str = "none"
 
     def __post_init__(self) -> None:
+        if isinstance(self.split_cjk, bool):  # folders written while the setting was on/off
+            self.split_cjk = "chars" if self.split_cjk else "none"
         if self.mode not in MODES:
             raise MrekitError("E183", f"mode must be one of {', '.join(MODES)}, not {self.mode!r}", field="mode")
         if not self.levels or any(level not in LEVELS for level in self.levels):

@@ -23,6 +23,13 @@ from mrekit.encoder.features import LabelSpace
 from mrekit.encoder.inference import predict_examples
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import choose_backend, export_onnx
+from mrekit.encoder.scripts import (
+    SPLITS,
+    choose_encoder,
+    resolve_split,
+    split_cjk_characters,
+    warn_unknown_characters,
+)
 from mrekit.encoder.serialization import is_export, load_model, read_manifest, save_model
 from mrekit.encoder.training import EncoderHooks
 from mrekit.errors import MrekitError, warn
@@ -34,6 +41,8 @@ from mrekit.trainer import Trainer, TrainingArguments
 from mrekit.trainer.checks import check_training_data
 
 logger = logging.getLogger(__name__)
+#: ``freeze_embeddings="auto"`` freezes the word embeddings of vocabularies larger than this.
+FREEZE_ABOVE_VOCABULARY = 100_000
 
 
 class MREModel(Predictor):
@@ -43,12 +52,26 @@ class MREModel(Predictor):
 
     Args:
         mode: ``mre`` (default), ``shared`` or ``isolated``.
-        encoder: ``None``/``"minilm"`` for the bundled MiniLM, or a local model folder.
+        encoder: ``None``/``"minilm"`` for the bundled MiniLM, a built-in encoder's name
+            (``"multilingual-e5-small"``, see ``mrekit encoders list``), ``"auto"`` (the
+            multilingual encoder when most training text is in a script MiniLM's vocabulary
+            lacks, see :func:`~mrekit.encoder.scripts.choose_encoder`), or a local model folder.
         use_crf: Train a CRF over the BIO tags.
         max_length: Subword tokens per text (at most the encoder's position limit).
         levels: Levels to learn (``["text", "word"]`` by default).
         encoder_layers: Use only the encoder's first N layers: a faster, smaller
             model (``None`` keeps them all).
+        freeze_embeddings: Keep the encoder's word-embedding matrix as pretrained: less
+            memory, faster steps. ``"auto"`` (default) freezes it for vocabularies of more than
+            100,000 pieces (multilingual-e5-small's 250,002 rows are 96M of its 118M
+            parameters, and fine-tuning data touches few of them; chosen on dev, see
+            bench/results/japanese.md) and trains it otherwise.
+        split_cjk: How to pre-split Japanese, Chinese and other scripts without spaces before
+            the subword model, so that span boundaries inside a SentencePiece piece become
+            token boundaries: ``"runs"`` where the script changes (kanji | kana | katakana),
+            ``"chars"`` every character, ``"none"``; ``"auto"`` (default) is ``"runs"`` for
+            SentencePiece tokenizers and ``"none"`` for BERT's, which splits ideographs itself
+            (see :mod:`mrekit.encoder.scripts`).
 
     Raises:
         MrekitError: ``E183`` for a setting of the wrong type or out of range, checked
@@ -70,6 +93,8 @@ class MREModel(Predictor):
         max_length: int = 128,
         levels: Sequence[str] = ("text", "word"),
         encoder_layers: int | None = None,
+        freeze_embeddings: bool | str = "auto",
+        split_cjk: str = "auto",
     ) -> None:
         if isinstance(levels, str):
             raise MrekitError("E183", f"levels must be a list such as [{levels!r}], not a str", field="levels")
@@ -79,6 +104,8 @@ class MREModel(Predictor):
         self.use_crf = use_crf
         self.max_length = max_length
         self.levels = list(levels)
+        self.freeze_embeddings = freeze_embeddings
+        self.split_cjk = split_cjk
         self.model_: JointModel | None = None
         self.tokenizer_: Any = None
         self.backend_: Any = None
@@ -104,11 +131,23 @@ class MREModel(Predictor):
                 "an integer of at least 1 (or null)",
             ),
             ("encoder", self.encoder, self.encoder is None or isinstance(self.encoder, (str, Path)), "a folder path"),
+            (
+                "freeze_embeddings",
+                self.freeze_embeddings,
+                isinstance(self.freeze_embeddings, bool) or self.freeze_embeddings == "auto",
+                'true, false or "auto"',
+            ),
+            (
+                "split_cjk",
+                self.split_cjk,
+                isinstance(self.split_cjk, str) and self.split_cjk in ("auto", *SPLITS),
+                "one of auto, runs, chars, none",
+            ),
         ):
             if not ok:
                 raise MrekitError("E183", f"{name} must be {what}, not {value!r}", field=name)
         JointConfig([], [], mode=self.mode, levels=self.levels, max_length=self.max_length)  # mode and levels
-        if self.encoder is not None and str(self.encoder) != "minilm":  # the bundled one is checked in fit
+        if self.encoder is not None and str(self.encoder) not in ("minilm", "auto"):  # those are checked in fit
             check_max_length(self.max_length, encoder_position_limit(self.encoder), where=self.encoder)
 
     def fit(
@@ -148,6 +187,17 @@ class MREModel(Predictor):
         train = list(train)
         check_training_data(train, self.levels)
         seed_everything(args.seed)
+        encoder_name = choose_encoder(self.encoder, train)
+        encoder, tokenizer = load_encoder(encoder_name, num_layers=self.encoder_layers)
+        check_max_length(self.max_length, position_limit(encoder.config.to_dict()))
+        split = split_cjk_characters(tokenizer, resolve_split(self.split_cjk, tokenizer))
+        warn_unknown_characters(train, tokenizer, encoder_name)
+        embeddings = encoder.get_input_embeddings().weight
+        frozen = self.freeze_embeddings is True or (
+            self.freeze_embeddings == "auto" and embeddings.shape[0] > FREEZE_ABOVE_VOCABULARY
+        )
+        if frozen:
+            embeddings.requires_grad_(False)
         space = LabelSpace.from_examples(train)
         config = JointConfig(
             text_labels=space.text_labels,
@@ -158,9 +208,9 @@ class MREModel(Predictor):
             levels=self.levels,
             max_length=self.max_length,
             consistency=_consistency(train),
+            freeze_embeddings=frozen,
+            split_cjk=split,
         )
-        encoder, tokenizer = load_encoder(self.encoder, num_layers=self.encoder_layers)
-        check_max_length(self.max_length, position_limit(encoder.config.to_dict()))
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(EncoderHooks(model, tokenizer, args), args).train(
@@ -193,7 +243,14 @@ class MREModel(Predictor):
             path = path / "model-best"
         model, tokenizer, manifest = load_model(path)
         config = model.config
-        obj = cls(mode=config.mode, use_crf=config.use_crf, max_length=config.max_length, levels=config.levels)
+        obj = cls(
+            mode=config.mode,
+            use_crf=config.use_crf,
+            max_length=config.max_length,
+            levels=config.levels,
+            freeze_embeddings=config.freeze_embeddings,
+            split_cjk=config.split_cjk,
+        )
         obj.model_, obj.tokenizer_, obj.manifest_ = model, tokenizer, manifest
         obj.backend_ = choose_backend(model, path, backend, threads=threads)
         obj.backend_name_ = obj.backend_.name

@@ -82,9 +82,12 @@ class OnnxBackend:
         with reading(path, what="the ONNX export"):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = "onnx-int8" if Path(path).name == ONNX_FILES["int8"] else "onnx"
+        # The exporter drops an input the graph never reads (``real_mask`` of a model without
+        # the mre interaction): feed exactly the inputs the graph declares.
+        self.inputs = [node.name for node in self.session.get_inputs() if node.name in INPUTS]
 
     def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-        feeds = {k: batch[k].numpy().astype(np.int64) for k in INPUTS}
+        feeds = {k: batch[k].numpy().astype(np.int64) for k in self.inputs}
         text, tags = self.session.run(list(OUTPUTS), feeds)
         return text, tags
 

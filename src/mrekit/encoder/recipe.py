@@ -27,7 +27,7 @@ from mrekit.errors import MrekitError
 from mrekit.trainer import TrainingArguments, read_log
 
 #: Model settings a config may hold beside ``train``, ``dev``, ``test`` and ``training``.
-MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers")
+MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers", "freeze_embeddings", "split_cjk")
 
 
 def check_config(config: dict[str, Any]) -> tuple[TrainingArguments, MREModel]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mrekit.encoder.checks import alignment_summary, model_levels, warn_truncation
+from mrekit.encoder.checks import alignment_line, alignment_summary, model_levels, warn_truncation
 from mrekit.encoder.features import Features, LabelSpace, collate, featurize
 from mrekit.encoder.inference import predict_examples
 from mrekit.encoder.joint import JointModel
@@ -54,6 +54,7 @@ class EncoderHooks:
         self.space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
         self.features: list[Features] = []
         self.data: dict[str, Any] = {}
+        self._notes: list[str] = []
 
     def check(self, train: Sequence[Example], dev: Sequence[Example] | None) -> None:
         check_training_data(train, self.module.config.levels)
@@ -63,14 +64,18 @@ class EncoderHooks:
         if dev:
             warn_unseen_dev_labels(config.text_labels, config.span_labels, dev, model_levels(self.module))
         self.features, report = featurize(train, self.tokenizer, self.space, config.max_length)
-        logger.info("train alignment: %s", report.summary())
         alignment = {"train": alignment_summary(self.features, report)}
         warn_truncation(alignment["train"], "training", config.max_length)
         if dev:
             dev_features, dev_report = featurize(dev, self.tokenizer, LabelSpace.from_examples(dev), config.max_length)
             alignment["dev"] = alignment_summary(dev_features, dev_report)
             warn_truncation(alignment["dev"], "dev", config.max_length)
+        self._notes = [alignment_line(part, summary) for part, summary in alignment.items()]
         return {"alignment": alignment}
+
+    def notes(self) -> list[str]:
+        """The span alignment report of train and dev (exact / expanded / dropped), for every encoder."""
+        return list(self._notes)
 
     def lengths(self) -> list[int]:
         return [len(f.input_ids) for f in self.features]

@@ -10,7 +10,7 @@ for inputs, :func:`infer_output_format` for outputs (``mrekit convert``).
 Example:
     >>> from mrekit import formats
     >>> sorted(formats.FORMATS)[:3]
-    ['bio', 'conll', 'doccano']
+    ['bio', 'chabsa', 'conll']
     >>> formats.infer_output_format("train.spacy")
     'spacy'
 """
@@ -35,6 +35,7 @@ FORMATS: dict[str, str] = {
     "conll": "mrekit.formats.conll",
     "semeval-absa": "mrekit.formats.semeval",
     "stockmark": "mrekit.formats.stockmark",
+    "chabsa": "mrekit.formats.chabsa",
     "oiellm": "mrekit.formats.oiellm",
     "giellm": "mrekit.formats.giellm",
     "spacy": "mrekit.formats.spacy",
@@ -47,7 +48,7 @@ FORMATS: dict[str, str] = {
 #: a ``.json`` output needs ``--to`` (Label Studio tasks are one kind of JSON among many).
 SUFFIXES: dict[str, tuple[str, ...]] = {
     ".jsonl": ("jsonl", "doccano", "oiellm", "giellm"),
-    ".json": ("stockmark", "labelstudio"),
+    ".json": ("stockmark", "labelstudio", "chabsa"),
     ".xml": ("semeval-absa",),
     ".spacy": ("spacy",),
     ".conll": ("conll",),
@@ -99,7 +100,11 @@ def infer_format(path: str | Path) -> str:
     if p.is_dir():
         if (p / "seq.in").exists():
             return "bio"
-        raise MrekitError("E131", "a folder without seq.in is no known format", path=p, hint="pass --from")
+        if any(p.glob("*_ann.json")):
+            return "chabsa"
+        raise MrekitError(
+            "E131", "a folder without seq.in or *_ann.json files is no known format", path=p, hint="pass --from"
+        )
     suffix = p.suffix.lower()
     if suffix == ".jsonl":
         return _infer_jsonl(p)
@@ -196,11 +201,14 @@ def _looks_doccano(record: dict[str, Any]) -> bool:
 
 
 def _infer_json(path: Path) -> str:
-    """``labelstudio`` when the first task has ``data`` and no ``text``, else ``stockmark``.
+    """``labelstudio`` when the first task has ``data`` and no ``text``, ``chabsa`` for an
+    object with ``header`` and ``sentences``, else ``stockmark``.
 
     Only the first array element is decoded; anything malformed is left to the reader.
     """
     text = read_text(path).lstrip()
+    if text.startswith("{"):
+        return "chabsa" if _looks_chabsa(text) else "stockmark"
     if not text.startswith("["):
         return "stockmark"
     try:
@@ -210,6 +218,14 @@ def _infer_json(path: Path) -> str:
     if isinstance(first, dict) and isinstance(first.get("data"), dict) and "text" not in first:
         return "labelstudio"
     return "stockmark"
+
+
+def _looks_chabsa(text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and "header" in data and "sentences" in data
 
 
 def read(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[Example]:

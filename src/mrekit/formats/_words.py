@@ -8,15 +8,21 @@ span is a whole number of words, in Japanese as in English.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 
 from mrekit.alignment import spans_to_tags, tags_to_spans
-from mrekit.errors import MrekitError
+from mrekit.errors import MrekitError, warn
 from mrekit.schema import Example, Span
 
 # Scripts written without spaces between words (CJK ideographs, kana, fullwidth forms).
-_NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+#: Scripts written without spaces: CJK punctuation (「」。々〇), kana, CJK ideographs of the basic
+#: plane and of the supplementary planes (𠮷), compatibility ideographs, full/half-width forms.
+_NO_SPACE_SCRIPT = re.compile(
+    r"[\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+    r"\U00020000-\U0003134f]"
+)
 _NON_SPACE = re.compile(r"\S+")
 
 
@@ -136,3 +142,25 @@ def example_to_word_tags(example: Example, scheme: str = "BIO") -> tuple[list[tu
             )
         token_spans.append((first[s.start], last[s.end] + 1, s.label))
     return words, spans_to_tags(len(words), token_spans, scheme=scheme)
+
+
+def count_dropped(example: Example, counts: dict[str, int], *, ids: bool = False) -> None:
+    """Count what a word-and-tag format has no place for in ``example`` (into ``counts``)."""
+    spans = example.spans or []
+    kinds = [
+        ("span attributes", any(s.attrs for s in spans)),
+        ("label attributes", bool(example.label_attrs)),
+        ("relations", bool(example.relations)),
+        ("events", bool(example.events)),
+        ("ids", ids and example.id is not None),
+    ]
+    for name, lost in kinds:
+        if lost:
+            counts[name] = counts.get(name, 0) + 1
+
+
+def warn_dropped(logger: logging.Logger, fmt: str, counts: dict[str, int]) -> None:
+    """``W131`` once, naming what was not written and for how many examples."""
+    if counts:
+        lost = ", ".join(f"{name} of {n} example(s)" for name, n in counts.items())
+        warn(logger, "W131", f"{fmt} has no place for {lost}; they were not written (JSONL keeps everything)")

@@ -7,15 +7,18 @@ offsets are computed from that text. ``label`` is optional (no text level).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from itertools import zip_longest
 from pathlib import Path
 
 from mrekit.errors import MrekitError
 from mrekit.files import iter_lines, require_exists
-from mrekit.formats._words import example_to_word_tags, join_words, tags_to_char_spans
+from mrekit.formats._words import count_dropped, example_to_word_tags, join_words, tags_to_char_spans, warn_dropped
 from mrekit.outputs import atomic_dir
 from mrekit.schema import Example
+
+logger = logging.getLogger(__name__)
 
 _SPLITS = {"train", "dev", "test", "valid", "validation"}
 
@@ -120,8 +123,12 @@ def write(
         MrekitError: ``E123`` when a text cannot be written as whitespace tokens
             without changing it (spans inside words, double spaces): use the
             ``conll`` format, which keeps the text. ``E113`` for overlapping spans.
+
+    Ids, span and label attributes, relations and events have no place in the folder:
+    they are counted and reported once (``W131``).
     """
     count = 0
+    dropped: dict[str, int] = {}
     with atomic_dir(folder, overwrite=overwrite, inputs=inputs) as tmp:
         files = [(tmp / name).open("w", encoding="utf-8", newline="\n") for name in ("seq.in", "seq.out", "label")]
         try:
@@ -130,10 +137,12 @@ def write(
                 files[0].write(" ".join(words) + "\n")
                 files[1].write(" ".join(tags) + "\n")
                 files[2].write(label_sep.join(example.labels) + "\n")
+                count_dropped(example, dropped, ids=True)
                 count += 1
         finally:
             for fh in files:
                 fh.close()
+    warn_dropped(logger, "A BIO folder", dropped)
     return count
 
 

@@ -13,15 +13,25 @@ text is in a script written without spaces (Japanese, Chinese).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrekit.errors import MrekitError
 from mrekit.files import iter_lines
-from mrekit.formats._words import example_to_word_tags, join_words, locate_words, tags_to_char_spans
+from mrekit.formats._words import (
+    count_dropped,
+    example_to_word_tags,
+    join_words,
+    locate_words,
+    tags_to_char_spans,
+    warn_dropped,
+)
 from mrekit.outputs import atomic_file
 from mrekit.schema import Example
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,8 +134,12 @@ def write(
     Raises:
         MrekitError: ``E113`` for overlapping spans, ``E125`` for a span with
             whitespace at an edge, ``E123`` for a text with a line break.
+
+    Span and label attributes, relations and events have no place in CoNLL: they are
+    counted and reported once (``W131``).
     """
     count = 0
+    dropped: dict[str, int] = {}
     with atomic_file(path, overwrite=overwrite, inputs=inputs) as fh:
         for example in examples:
             if "\n" in example.text or "\r" in example.text:
@@ -146,5 +160,7 @@ def write(
             for (start, end), tag in zip(offsets, tags, strict=True):
                 fh.write(f"{example.text[start:end]}\t{tag}\n")
             fh.write("\n")
+            count_dropped(example, dropped)
             count += 1
+    warn_dropped(logger, "CoNLL", dropped)
     return count

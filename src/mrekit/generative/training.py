@@ -171,6 +171,9 @@ class GenerativeHooks:
         self.pairs = self._encode(train)
         return {}
 
+    def notes(self) -> list[str]:
+        return []
+
     def lengths(self) -> list[int]:
         return [len(s) + len(t) for s, t in self.pairs]
 

@@ -94,6 +94,10 @@ class TrainingHooks(Protocol):
     def prepare(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
         """Featurise ``train`` (and check ``dev``); returns facts for the first epoch's record."""
 
+    def notes(self) -> list[str]:
+        """Lines about the prepared data for the person watching, shown after the budget line
+        (the encoder's span alignment report; ``[]`` for none)."""
+
     def lengths(self) -> list[int]:
         """Length of each prepared training item, for length-bucketed batches."""
 
@@ -234,6 +238,8 @@ class Trainer:
                 seed_everything(args.seed)
             state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "stale": 0, "records": []}
         _say(progress, budget.line())
+        for line in hooks.notes():
+            _say(progress, line)
         reporter = StepReporter(total, budget.epochs, start_step=state["step"], callback=on_step)
         for epoch in range(state["epoch"], budget.epochs):
             if self._stopped(state):

@@ -64,7 +64,10 @@
   // first are left out of the picture (they are still in the raw JSON).
   function showSpans(doc) {
     rendered.replaceChildren();
-    const text = doc.text;
+    // Offsets count code points (as Python does); JavaScript strings index UTF-16
+    // units, so a character outside the BMP (𠮷, an emoji) would shift every cut.
+    const chars = Array.from(doc.text);
+    const cut = (a, b) => chars.slice(a, b).join("");
     const inconsistent = new Set((doc.meta && doc.meta.inconsistent_spans) || []);
     const spans = (doc.spans || [])
       .map((span, index) => Object.assign({ index: index }, span))
@@ -73,19 +76,19 @@
     let hidden = 0;
     for (const span of spans) {
       if (span.start < cursor) { hidden++; continue; }
-      if (span.start > cursor) rendered.append(text.slice(cursor, span.start));
+      if (span.start > cursor) rendered.append(cut(cursor, span.start));
       const mark = el("mark", "entity");
       mark.style.background = colourFor(span.label);
       mark.dataset.label = span.label;
       if (inconsistent.has(span.index)) mark.classList.add("inconsistent");
       mark.title = span.label + (typeof span.score === "number" ? " · score " + span.score.toFixed(3) : "")
         + (inconsistent.has(span.index) ? " · never seen with this text label in training" : "");
-      mark.append(el("span", "entity-text", text.slice(span.start, span.end)));
+      mark.append(el("span", "entity-text", cut(span.start, span.end)));
       mark.append(el("span", "entity-label", span.label));
       rendered.append(mark);
       cursor = span.end;
     }
-    if (cursor < text.length) rendered.append(text.slice(cursor));
+    if (cursor < chars.length) rendered.append(cut(cursor, chars.length));
     const lines = [];
     if (!doc.spans || doc.spans.length === 0) lines.push("No spans found.");
     if (hidden) lines.push(hidden + " overlapping span(s) are only in the raw JSON.");
