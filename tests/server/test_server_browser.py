@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,20 +18,13 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
 
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser  # noqa: E402
+
 import mrekit  # noqa: E402
 from mrekit.encoder.model import MREModel  # noqa: E402
 from mrekit.server.app import create_app  # noqa: E402
 from mrekit.trainer import TrainingArguments  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SENTENCE = "add sabrina salerno to the grime instrumentals playlist"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "demo.png"
 ARGS = TrainingArguments(
@@ -40,26 +32,10 @@ ARGS = TrainingArguments(
 )
 
 
-def _require_browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run .ci/install-browser.sh (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is missing: pip install 'mrekit[test]'")
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(snips_mini, tiny_encoder, tmp_path_factory):
     """uvicorn on 127.0.0.1 (a free port) in a background thread, serving a tiny trained model."""
-    _require_browser()
+    require_browser()
     import torch
     import uvicorn
 
@@ -67,7 +43,7 @@ def server_url(snips_mini, tiny_encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("browser-run")
     model = MREModel(mode="mre", encoder=tiny_encoder).fit(snips_mini, snips_mini, args=ARGS, output_dir=out)
     app = create_app(mrekit.load(model.save(out / "model")))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mrekit-test-server", daemon=True)
     thread.start()
@@ -83,7 +59,7 @@ def server_url(snips_mini, tiny_encoder, tmp_path_factory):
 
 
 def test_demo_page_shows_label_banner_and_highlighted_spans(server_url, tmp_path):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     outside_requests: list[str] = []
     console_errors: list[str] = []  # e.g. a Content-Security-Policy violation
     with sync_playwright() as p:
@@ -133,7 +109,7 @@ def test_demo_page_shows_label_banner_and_highlighted_spans(server_url, tmp_path
 
 
 def test_demo_page_shows_api_errors(server_url):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:

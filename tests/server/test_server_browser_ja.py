@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
+
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser  # noqa: E402
 
 import mrekit  # noqa: E402
 from mrekit import Example, Span  # noqa: E402
@@ -33,15 +33,6 @@ from mrekit.encoder.model import MREModel  # noqa: E402
 from mrekit.server.app import create_app  # noqa: E402
 from mrekit.trainer import TrainingArguments  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SENTENCE = "東京都に住む山田さん"
 #: BMP only: full-width digits and half-width katakana, which JavaScript counts as Python does.
 BMP_SENTENCE = "２０２４年にｶﾀｶﾅの東京都へ行った山田さん"
@@ -50,22 +41,6 @@ ASTRAL_SENTENCE = "𠮷野家で🍜を食べた山田さん"
 ARGS = TrainingArguments(
     epochs=15, batch_size=4, learning_rate=3e-3, head_learning_rate=1e-2, warmup_ratio=0.0, seed=0, threads=1
 )
-
-
-def _require_browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run .ci/install-browser.sh (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is missing: pip install 'mrekit[test]'")
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _span(text: str, surface: str, label: str, score: float) -> Span:
@@ -122,7 +97,7 @@ def test_mocked_offsets_are_literal():
 @pytest.fixture(scope="module")
 def server_url(ja_examples, tiny_encoder, tmp_path_factory):
     """uvicorn on 127.0.0.1 (a free port) serving a tiny model trained on Japanese, MOCKED patched in."""
-    _require_browser()
+    require_browser()
     import torch
     import uvicorn
 
@@ -139,7 +114,7 @@ def server_url(ja_examples, tiny_encoder, tmp_path_factory):
 
     loaded.predict = predict  # before create_app, which hands model.predict to its batcher
     app = create_app(loaded)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mrekit-test-server-ja", daemon=True)
     thread.start()
@@ -244,7 +219,7 @@ def _check_consistent(page: _Page, text: str, body: dict) -> None:
 
 
 def test_real_model_on_typed_japanese_agrees_with_the_api(server_url, tmp_path):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as p:
         page = _Page(p, server_url)
         try:
@@ -262,7 +237,7 @@ def test_real_model_on_typed_japanese_agrees_with_the_api(server_url, tmp_path):
 
 
 def test_known_japanese_spans_are_highlighted_in_place(server_url, tmp_path):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as p:
         page = _Page(p, server_url)
         try:
@@ -290,7 +265,7 @@ def test_known_japanese_spans_are_highlighted_in_place(server_url, tmp_path):
 
 
 def test_full_width_digits_and_half_width_katakana_are_highlighted_in_place(server_url):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as p:
         page = _Page(p, server_url)
         try:
@@ -302,7 +277,7 @@ def test_full_width_digits_and_half_width_katakana_are_highlighted_in_place(serv
 
 
 def test_spans_after_characters_outside_the_bmp_are_highlighted_in_place(server_url, tmp_path):
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as p:
         page = _Page(p, server_url)
         try:
