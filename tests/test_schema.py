@@ -75,6 +75,8 @@ def test_validation_message_names_the_field():
         ({"text": "a", "spans": [{"start": "0", "end": 1, "label": "x"}]}, "spans[0].start"),
         ({"text": "a", "spans": [{"start": True, "end": 1, "label": "x"}]}, "spans[0].start"),
         ({"text": "a", "events": [{"trigger": 0, "type": "E", "args": [["r"]]}]}, "events[0].args[0]"),
+        ({"text": "a", "spans": [{"start": 0, "end": 1, "label": "x", "attr_scores": [0.5]}]}, "spans[0].attr_scores"),
+        ({"text": "a", "labels": ["x"], "label_attr_scores": [1]}, "label_attr_scores"),
     ],
 )
 def test_from_dict_rejects_bad_fields(data, field):
@@ -94,3 +96,21 @@ def test_every_overlap_with_a_long_span_is_reported():
         "spans[0] and spans[1] overlap",
         "spans[0] and spans[2] overlap",
     ]
+
+
+def test_attribute_scores_round_trip_and_do_not_change_span_identity():
+    span = Span(0, 4, "aspect", attrs={"polarity": "negative"}, attr_scores={"polarity": {"negative": 0.9}})
+    ex = Example(
+        "soup",
+        labels=["food"],
+        label_attrs={"food": {"polarity": "negative"}},
+        label_attr_scores={"food": {"polarity": {"negative": 0.8, "positive": 0.2}}},
+        spans=[span],
+    )
+    data = ex.to_dict()
+    assert data["spans"][0]["attr_scores"] == {"polarity": {"negative": 0.9}}
+    assert data["label_attr_scores"] == {"food": {"polarity": {"negative": 0.8, "positive": 0.2}}}
+    again = Example.from_dict(data)
+    assert again.spans[0].attr_scores == span.attr_scores and again.label_attr_scores == ex.label_attr_scores
+    assert again.spans[0] == Span(0, 4, "aspect")  # scores and attributes are not part of the key
+    assert "attr_scores" not in Example("soup", spans=[Span(0, 4, "aspect")]).to_dict()["spans"][0]

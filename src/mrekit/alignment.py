@@ -371,7 +371,7 @@ def token_spans_to_char_spans(
 
     Example:
         >>> token_spans_to_char_spans([(0, 0), (0, 4), (5, 9), (0, 0)], [(1, 3, "artist")])
-        [Span(start=0, end=9, label='artist', attrs={}, surface=None, score=None)]
+        [Span(start=0, end=9, label='artist', attrs={}, surface=None, score=None, attr_scores=None)]
     """
     tokens = _as_offsets(offsets)
     out: list[Span] = []
@@ -437,7 +437,7 @@ def decode_tags(offsets: TokenOffsets | Sequence[tuple[int, int]], tags: Sequenc
 
     Example:
         >>> decode_tags([(0, 0), (0, 4), (5, 9), (0, 0)], ["O", "O", "B-artist", "O"])
-        [Span(start=5, end=9, label='artist', attrs={}, surface=None, score=None)]
+        [Span(start=5, end=9, label='artist', attrs={}, surface=None, score=None, attr_scores=None)]
     """
     tokens = _as_offsets(offsets)
     if len(tags) != len(tokens):

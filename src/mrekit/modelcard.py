@@ -29,7 +29,16 @@ UNKNOWN_ENCODER_LICENCE = "unknown — check the encoder's licence"
 #: What the card says when nobody gave the data's licence.
 UNKNOWN_DATA_LICENCE = "unknown — check the licence of the training data"
 #: Metrics shown first (when present), in this order.
-KEY_METRICS = ("frame_accuracy", "text_accuracy", "text_macro_f1", "span_f1", "joint_f1", "relation_f1")
+KEY_METRICS = (
+    "frame_accuracy",
+    "text_accuracy",
+    "text_macro_f1",
+    "span_f1",
+    "span_attr_f1",
+    "label_attr_f1",
+    "joint_f1",
+    "relation_f1",
+)
 
 _COMMAND: list[str] = []
 _LICENCE_LINE = re.compile(r"^\s*licen[cs]e\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)

@@ -30,6 +30,8 @@ class Span:
         attrs: Optional attributes, e.g. ``{"polarity": "negative"}``.
         surface: The declared surface string, checked against the text when set.
         score: A model's confidence, set on predictions only.
+        attr_scores: A model's probability of each value of each attribute, set on
+            predictions only, e.g. ``{"polarity": {"negative": 0.9, "positive": 0.1}}``.
 
     Example:
         >>> Span(0, 4, "artist").key
@@ -42,6 +44,7 @@ class Span:
     attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     surface: str | None = field(default=None, compare=False)
     score: float | None = field(default=None, compare=False)
+    attr_scores: dict[str, dict[str, float]] | None = field(default=None, compare=False, hash=False)
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -79,6 +82,8 @@ class Example:
             Empty means the text level is not annotated.
         label_attrs: Attributes per text label, e.g. ``{"food": {"polarity": "positive"}}``.
         label_scores: Scores per text label, set on predictions only.
+        label_attr_scores: Per text label, a model's probability of each value of each
+            attribute, e.g. ``{"food": {"polarity": {"positive": 0.8, ...}}}`` (predictions only).
         spans: Word-level spans, or ``None`` when the word level is not annotated.
         relations: Relations between spans.
         events: Events over spans.
@@ -99,6 +104,7 @@ class Example:
     relations: list[Relation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    label_attr_scores: dict[str, dict[str, dict[str, float]]] | None = None
 
     @property
     def has_text_level(self) -> bool:
@@ -126,6 +132,10 @@ class Example:
             out["label_attrs"] = {k: dict(v) for k, v in self.label_attrs.items()}
         if self.label_scores is not None:
             out["label_scores"] = dict(self.label_scores)
+        if self.label_attr_scores is not None:
+            out["label_attr_scores"] = {
+                k: {a: dict(v) for a, v in d.items()} for k, d in self.label_attr_scores.items()
+            }
         if self.spans is not None:
             out["spans"] = [_span_to_dict(self, s) for s in self.spans]
         if self.relations:
@@ -160,6 +170,9 @@ class Example:
         scores = data.get("label_scores")
         if scores is not None and not isinstance(scores, dict):
             raise MrekitError("E104", "'label_scores' must be an object", field="label_scores")
+        attr_scores = data.get("label_attr_scores")
+        if attr_scores is not None and not isinstance(attr_scores, dict):
+            raise MrekitError("E104", "'label_attr_scores' must be an object", field="label_attr_scores")
         spans = None
         if data.get("spans") is not None:
             spans = [_span_from(s, f"spans[{i}]") for i, s in enumerate(_typed(data, "spans", list, []))]
@@ -175,6 +188,7 @@ class Example:
             relations=relations,
             events=events,
             meta=_typed(data, "meta", dict, {}),
+            label_attr_scores=attr_scores,
         )
 
 
@@ -270,6 +284,8 @@ def _span_to_dict(example: Example, span: Span) -> dict[str, Any]:
         out["attrs"] = dict(span.attrs)
     if span.score is not None:
         out["score"] = span.score
+    if span.attr_scores is not None:
+        out["attr_scores"] = {name: dict(values) for name, values in span.attr_scores.items()}
     return out
 
 
@@ -322,6 +338,9 @@ def _span_from(data: Any, where: str) -> Span:
     if not isinstance(attrs, dict):
         raise MrekitError("E104", f"'{where}.attrs' must be an object", field=f"{where}.attrs")
     score = data.get("score")
+    attr_scores = data.get("attr_scores")
+    if attr_scores is not None and not isinstance(attr_scores, dict):
+        raise MrekitError("E104", f"'{where}.attr_scores' must be an object", field=f"{where}.attr_scores")
     return Span(
         start=_require(data, "start", int, where),
         end=_require(data, "end", int, where),
@@ -329,6 +348,7 @@ def _span_from(data: Any, where: str) -> Span:
         attrs=attrs,
         surface=surface,
         score=float(score) if isinstance(score, (int, float)) else None,
+        attr_scores=attr_scores,
     )
 
 

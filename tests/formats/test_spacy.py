@@ -264,3 +264,141 @@ def test_displacy_options_give_each_span_label_a_colour():
         mspacy.example_to_doc(english()), style="span", jupyter=False, options={**options, "spans_key": "sc"}
     )
     assert options["colors"]["restaurant"] in spans
+
+
+# --- attributes: span extensions, label attributes, scores --------------------------------------
+
+
+def absa_english() -> Example:
+    """A prediction: one target carrying two categories with different polarities (same offsets)."""
+    return Example(
+        "The pizza was great but overpriced.",
+        id="absa-1",
+        labels=["food"],
+        label_scores={"food": 0.9, "service": 0.1},
+        label_attrs={"food": {"polarity": "conflict"}},
+        label_attr_scores={"food": {"polarity": {"conflict": 0.6, "positive": 0.3, "negative": 0.1}}},
+        spans=[
+            Span(4, 9, "FOOD#QUALITY", attrs={"polarity": "positive"}, score=0.8,
+                 attr_scores={"polarity": {"positive": 0.9, "negative": 0.1}}),
+            Span(4, 9, "FOOD#PRICES", attrs={"polarity": "negative"}, score=0.7,
+                 attr_scores={"polarity": {"negative": 0.91, "positive": 0.06, "neutral": 0.03}}),
+            Span(14, 19, "opinion"),
+        ],
+        meta={"tags": ["a", "b"]},
+    )  # fmt: skip
+
+
+def absa_japanese() -> Example:
+    text = "𠮷野家の牛丼は安いが、接客は悪い。"
+    return Example(
+        text,
+        labels=["価格", "接客"],
+        label_attrs={"価格": {"polarity": "positive"}, "接客": {"polarity": "negative"}},
+        label_attr_scores={"価格": {"polarity": {"positive": 0.75}}, "接客": {"polarity": {"negative": 0.88}}},
+        spans=[
+            Span(4, 6, "aspect", attrs={"polarity": "positive"}, attr_scores={"polarity": {"positive": 0.7}}),
+            Span(11, 13, "aspect", attrs={"polarity": "negative"}, attr_scores={"polarity": {"negative": 0.8}}),
+        ],
+    )
+
+
+def assert_same_attrs(got: Example, want: Example) -> None:
+    assert_same(got, want)
+    assert [s.attr_scores for s in got.spans] == [s.attr_scores for s in want.spans]
+    assert got.label_attr_scores == want.label_attr_scores
+    assert got.label_scores == want.label_scores
+
+
+def test_span_attributes_are_extension_attributes():
+    doc = mspacy.example_to_doc(absa_english())
+    group = doc.spans["sc"]
+    assert [(s.text, s.label_, s._.mrekit_attrs) for s in group] == [
+        ("pizza", "FOOD#QUALITY", {"polarity": "positive"}),
+        ("pizza", "FOOD#PRICES", {"polarity": "negative"}),  # same offsets, its own attributes
+        ("great", "opinion", {}),
+    ]
+    assert group[1]._.mrekit_attr_scores == {"polarity": {"negative": 0.91, "positive": 0.06, "neutral": 0.03}}
+    assert group[2]._.mrekit_attr_scores is None
+    assert doc.char_span(4, 9, label="FOOD#PRICES")._.mrekit_attrs == {"polarity": "negative"}
+    assert doc.char_span(0, 3)._.mrekit_attrs is None  # a span mrekit did not write
+    assert doc._.mrekit_label_attrs == {"food": {"polarity": "conflict"}}
+    assert doc._.mrekit_label_attrs is doc.user_data["mrekit"]["label_attrs"]
+    assert doc._.mrekit_label_attr_scores["food"]["polarity"]["conflict"] == 0.6
+
+
+def test_entities_see_the_same_attributes():
+    doc = mspacy.example_to_doc(english())
+    ents = [(e.text, e._.mrekit_attrs) for e in doc.ents]
+    assert ents == [("Chez Panisse", {"polarity": "positive"}), ("Berkeley", {})]
+    assert doc._.mrekit_label_attrs == {"BookRestaurant": {"polarity": "neutral"}}
+
+
+def test_attributes_are_copied_not_shared():
+    example = absa_english()
+    doc = mspacy.example_to_doc(example)
+    doc.spans["sc"][0]._.mrekit_attrs["polarity"] = "neutral"
+    assert example.spans[0].attrs == {"polarity": "positive"}
+    assert mspacy.doc_to_example(doc).spans[0].attrs == {"polarity": "neutral"}  # edits in spaCy are read back
+
+
+def test_setting_extensions_is_read_back():
+    doc = mspacy.example_to_doc(Example("good ramen", labels=["food"], spans=[Span(5, 10, "aspect")]))
+    doc.spans["sc"][0]._.mrekit_attrs = {"polarity": "positive"}
+    doc._.mrekit_label_attrs = {"food": {"polarity": "positive"}}
+    back = mspacy.doc_to_example(doc)
+    assert back.spans[0].attrs == {"polarity": "positive"}
+    assert back.label_attrs == {"food": {"polarity": "positive"}}
+    # a foreign doc: the setter keeps the attributes next to the span
+    foreign = spacy.blank("en")("good ramen")
+    foreign.ents = [foreign.char_span(5, 10, label="aspect")]
+    foreign.ents[0]._.mrekit_attrs = {"polarity": "negative"}
+    assert mspacy.doc_to_example(foreign).spans[0].attrs == {"polarity": "negative"}
+
+
+def test_register_extensions_is_idempotent():
+    from spacy.tokens import Doc
+    from spacy.tokens import Span as SpacySpan
+
+    before = SpacySpan.get_extension("mrekit_attrs") if SpacySpan.has_extension("mrekit_attrs") else None
+    mspacy.register_extensions()
+    mspacy.register_extensions()
+    assert SpacySpan.has_extension("mrekit_attrs") and SpacySpan.has_extension("mrekit_attr_scores")
+    assert Doc.has_extension("mrekit_label_attrs") and Doc.has_extension("mrekit_label_attr_scores")
+    if before is not None:
+        assert SpacySpan.get_extension("mrekit_attrs") == before
+
+
+@pytest.mark.parametrize("make", [absa_english, absa_japanese, english, japanese])
+def test_attributes_survive_doc_docbin_bytes_doc(make):
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    example = make()
+    doc = mspacy.example_to_doc(example)
+    assert_same_attrs(mspacy.doc_to_example(doc), example)
+    data = DocBin(store_user_data=True, docs=[doc]).to_bytes()
+    (loaded,) = DocBin().from_bytes(data).get_docs(Vocab())
+    assert_same_attrs(mspacy.doc_to_example(loaded), example)
+    assert [s._.mrekit_attrs for s in loaded.spans["sc"]] == [s.attrs for s in example.spans]
+    assert [s._.mrekit_attr_scores for s in loaded.spans["sc"]] == [s.attr_scores for s in example.spans]
+    assert loaded._.mrekit_label_attrs == example.label_attrs
+
+
+def test_japanese_attributes_in_a_spacy_file(tmp_path):
+    example = absa_japanese()
+    out = tmp_path / "ja.spacy"
+    mspacy.write([example, absa_english()], out)
+    got = list(mspacy.read(out))
+    assert_same_attrs(got[0], example)
+    assert_same_attrs(got[1], absa_english())
+    assert [got[0].surface(s) for s in got[0].spans] == ["牛丼", "接客"]
+    assert got[1].meta == {"tags": ["a", "b"]}  # lists stay lists (DocBin reads msgpack arrays as tuples)
+
+
+def test_files_without_span_keys_are_read_by_position():
+    """user_data as written before the records named their span."""
+    doc = mspacy.example_to_doc(english())
+    for record in doc.user_data["mrekit"]["spans"]:
+        del record["start"], record["end"], record["label"]
+    assert_same(mspacy.doc_to_example(doc), english())

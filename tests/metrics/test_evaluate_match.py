@@ -23,6 +23,16 @@ KEYS = {
     "event_trigger_f1",
     "event_argument_f1",
 }
+ATTR_KEYS = {
+    "span_attr_precision",
+    "span_attr_recall",
+    "span_attr_f1",
+    "span_attr_accuracy",
+    "span_attr_macro_f1",
+    "label_attr_f1",
+    "label_attr_accuracy",
+}
+KEYS |= ATTR_KEYS
 
 
 def test_keys_of_a_text_and_word_level_corpus() -> None:
@@ -46,7 +56,8 @@ def test_keys_of_a_text_and_word_level_corpus() -> None:
     assert scores["event_argument_f1"] is None
     assert scores["per_label"]["text"]["music"] == {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}
     assert scores["per_label"]["spans"]["artist"]["support"] == 1
-    assert set(scores["ci"]) == KEYS - {"relation_f1", "event_trigger_f1", "event_argument_f1"}
+    assert all(scores[k] is None for k in ATTR_KEYS)  # no attributes in gold
+    assert set(scores["ci"]) == KEYS - ATTR_KEYS - {"relation_f1", "event_trigger_f1", "event_argument_f1"}
     assert all(isinstance(v, list) and len(v) == 2 for v in scores["ci"].values())
 
 
@@ -54,7 +65,8 @@ def test_all_levels_present() -> None:
     ex = Example(
         "alice attacked acme",
         labels=["conflict"],
-        spans=[Span(0, 5, "per"), Span(6, 14, "trigger"), Span(15, 19, "org")],
+        label_attrs={"conflict": {"intensity": "high"}},
+        spans=[Span(0, 5, "per", attrs={"polarity": "negative"}), Span(6, 14, "trigger"), Span(15, 19, "org")],
         relations=[Relation(0, 2, "enemy_of")],
         events=[Event(1, "Attack", (("Attacker", 0), ("Target", 2)))],
     )
@@ -68,7 +80,7 @@ def test_word_only_corpus_has_no_text_metrics() -> None:
     scores = evaluate(gold, gold, bootstrap=20)
     assert scores["text_accuracy"] is None and scores["frame_accuracy"] is None
     assert scores["per_label"]["text"] == {}
-    assert set(scores["ci"]) == {k for k in KEYS if k.startswith(("span", "pair"))}
+    assert set(scores["ci"]) == {k for k in KEYS - ATTR_KEYS if k.startswith(("span", "pair"))}
 
 
 def test_empty_corpus() -> None:

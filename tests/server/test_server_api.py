@@ -19,6 +19,7 @@ import mrekit  # noqa: E402
 from mrekit.encoder.model import MREModel  # noqa: E402
 from mrekit.schema import Example, Span  # noqa: E402
 from mrekit.server.app import STATIC, create_app  # noqa: E402
+from mrekit.server.schemas import ExtractResult  # noqa: E402
 from mrekit.trainer import TrainingArguments  # noqa: E402
 
 LOCAL = "http://localhost"  # the Host allow-list answers localhost by default
@@ -126,6 +127,65 @@ def test_docs_pages_only_when_asked_for():
         assert c.get("/docs").status_code == 200 and c.get("/redoc").status_code == 200
         assert "content-security-policy" not in c.get("/docs").headers  # the CDN page would not run under it
         assert "content-security-policy" in c.get("/").headers
+
+
+# --- attributes (ABSA polarity) ---------------------------------------------------------------
+
+
+ABSA_TEXT = "The pizza was great but the waiter was rude."
+
+
+def absa_prediction(text: str) -> Example:
+    return Example(
+        text,
+        labels=["food", "service"],
+        label_scores={"food": 0.93, "service": 0.81, "price": 0.05},
+        label_attrs={"food": {"polarity": "positive"}, "service": {"polarity": "negative"}},
+        label_attr_scores={
+            "food": {"polarity": {"positive": 0.8, "negative": 0.15, "neutral": 0.05}},
+            "service": {"polarity": {"negative": 0.7, "positive": 0.2, "neutral": 0.1}},
+        },
+        spans=[
+            Span(4, 9, "aspect", attrs={"polarity": "positive"}, score=0.97,
+                 attr_scores={"polarity": {"positive": 0.88, "negative": 0.07, "neutral": 0.05}}),
+            Span(28, 34, "aspect", attrs={"polarity": "negative"}, score=0.9,
+                 attr_scores={"polarity": {"negative": 0.91, "positive": 0.06, "neutral": 0.03}}),
+            Span(14, 19, "opinion", score=0.6),
+        ],
+    )  # fmt: skip
+
+
+class AbsaModel:
+    def predict(self, texts: list[str]) -> list[Example]:
+        return [absa_prediction(t) for t in texts]
+
+
+def test_attributes_and_their_scores_are_in_the_json():
+    with TestClient(create_app(AbsaModel()), base_url=LOCAL) as c:
+        doc = c.post("/v1/extract", json={"text": ABSA_TEXT}).json()
+        batch = c.post("/v1/extract", json={"texts": [ABSA_TEXT, ABSA_TEXT]}).json()
+    assert doc == absa_prediction(ABSA_TEXT).to_dict() and batch["results"] == [doc, doc]
+    pizza, waiter, great = doc["spans"]
+    assert (pizza["text"], pizza["attrs"]) == ("pizza", {"polarity": "positive"})
+    assert (waiter["text"], waiter["attrs"]) == ("waiter", {"polarity": "negative"})
+    assert waiter["attr_scores"] == {"polarity": {"negative": 0.91, "positive": 0.06, "neutral": 0.03}}
+    assert "attrs" not in great and "attr_scores" not in great  # no attributes: nothing added
+    assert doc["label_attrs"] == {"food": {"polarity": "positive"}, "service": {"polarity": "negative"}}
+    assert doc["label_attr_scores"]["service"]["polarity"]["negative"] == 0.7
+    back = Example.from_dict(doc)
+    assert back.spans[1].attrs == {"polarity": "negative"} and back.label_attr_scores == doc["label_attr_scores"]
+    # the documented response model holds every field the server sends
+    assert ExtractResult.model_validate(doc).model_dump(exclude_unset=True) == doc
+
+
+def test_openapi_documents_the_attribute_fields():
+    with TestClient(create_app(AbsaModel()), base_url=LOCAL) as c:
+        schemas = c.get("/openapi.json").json()["components"]["schemas"]
+    span, result = schemas["SpanResult"]["properties"], schemas["ExtractResult"]["properties"]
+    assert {"start", "end", "label", "text", "score", "attrs", "attr_scores"} <= set(span)
+    assert {"labels", "label_scores", "label_attrs", "label_attr_scores", "spans"} <= set(result)
+    assert "polarity" in span["attrs"]["description"] and "probability" in span["attr_scores"]["description"]
+    assert schemas["SpanResult"]["examples"][0]["attrs"] == {"polarity": "negative"}
 
 
 # --- request errors --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from mrekit import Example, Span
 from mrekit.cli import app
 from mrekit.study.runs import strip_gold_text, with_gold_text, with_gold_words
-from mrekit.study.verdict import verdicts
+from mrekit.study.verdict import combine, verdicts
 
 
 def test_gold_conditioning_round_trip():
@@ -41,6 +41,30 @@ def test_verdicts_by_construction():
     assert same["word_to_text"]["verdict"] == "absent" and same["word_to_text"]["p"] == 1.0
     worse = verdicts(gold, {"mre": [wrong_text], "text_only": [right]}, n_resamples=200)
     assert worse["word_to_text"]["verdict"] == "negative"
+
+
+def test_polarity_verdicts_and_isolated_frames_keep_attributes():
+    def review(i: int, polarity: str) -> Example:
+        text = f"t{i} x"
+        return Example(
+            text,
+            labels=["A"],
+            label_attrs={"A": {"polarity": polarity}},
+            spans=[Span(0, len(f"t{i}"), "s", attrs={"polarity": polarity})],
+        )
+
+    gold = [review(i, "pos" if i % 2 else "neg") for i in range(40)]
+    right = [review(i, "pos" if i % 2 else "neg") for i in range(40)]
+    all_pos = [review(i, "pos") for i in range(40)]  # half the polarities wrong, at both levels
+    out = verdicts(gold, {"mre": [right], "text_only": [all_pos], "word_only": [all_pos]}, n_resamples=200)
+    # span + polarity F1: 20 of 40 right alone (P = R = 0.5), all right jointly
+    assert out["text_to_span_attrs"]["metric"] == "span_attr_f1"
+    assert out["text_to_span_attrs"]["effect"] == pytest.approx(0.5)
+    assert out["word_to_label_attrs"]["effect"] == pytest.approx(0.5)
+    assert out["word_to_label_attrs"]["verdict"] == "present"
+    assert combine([all_pos[0]], [right[0]])[0].label_attrs == {"A": {"polarity": "pos"}}
+    plain = [make(g.text, "A", [Span(0, 2, "s")]) for g in gold]
+    assert "text_to_span_attrs" not in verdicts(plain, {"mre": [plain], "word_only": [plain]}, n_resamples=50)
 
 
 def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder):

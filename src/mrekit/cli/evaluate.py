@@ -17,7 +17,7 @@ from mrekit.metrics import evaluate, match_predictions
 from mrekit.metrics.calibration import N_BINS, calibration_report
 from mrekit.metrics.errors_report import error_records, text_confusion
 from mrekit.outputs import atomic_file, check_output_file
-from mrekit.schema import Example
+from mrekit.schema import Example, Span
 
 #: The headline metrics, in display order, with their names in the table.
 HEADLINE = {
@@ -28,10 +28,18 @@ HEADLINE = {
     "span_recall": "span recall",
     "span_f1": "span F1 (strict)",
     "pair_f1": "pair F1 (label, surface)",
+    "span_attr_f1": "span attribute F1 (end to end)",
+    "span_attr_accuracy": "span attribute accuracy (paired spans)",
+    "span_attr_macro_f1": "span attribute macro F1 (paired spans)",
+    "label_attr_f1": "label attribute F1 (end to end)",
+    "label_attr_accuracy": "label attribute accuracy (paired labels)",
     "frame_accuracy": "frame accuracy",
     "relation_f1": "relation F1",
     "event_trigger_f1": "event trigger F1",
     "event_argument_f1": "event argument F1",
+    "on_gold.span_attr_accuracy": "span attribute accuracy (gold spans)",
+    "on_gold.span_attr_macro_f1": "span attribute macro F1 (gold spans)",
+    "on_gold.label_attr_accuracy": "label attribute accuracy (gold labels)",
     "format_accuracy": "format accuracy (generative)",
     "hallucination_rate": "hallucination rate (generative)",
 }
@@ -101,10 +109,44 @@ def evaluate_model(
     for example, prediction in zip(gold, pred, strict=True):
         prediction.id = example.id
     report = evaluate(gold, pred, bootstrap=bootstrap, seed=seed)
+    learnt = getattr(nlp, "attributes_", None) or {}
+    if any(learnt.values()) and any(ex.label_attrs or any(s.attrs for s in ex.spans or []) for ex in gold):
+        report["on_gold"] = attributes_on_gold(nlp, gold, bootstrap=bootstrap, seed=seed, batch_size=batch_size)
     if generative:  # how often the output parsed, and how many entities it invented
         report.update(nlp.generation_metrics(pred))
     report["backend"] = nlp.info().get("backend")
     return extras.finish(gold, pred, report, inputs=[data, model_dir])
+
+
+#: The attribute metrics scored on gold spans and labels (the ABSA "on gold terms" protocol).
+ON_GOLD = ("span_attr_accuracy", "span_attr_macro_f1", "label_attr_accuracy")
+
+
+def attributes_on_gold(
+    nlp: Any, gold: list[Example], *, bootstrap: int = 1000, seed: int = 0, batch_size: int = 64
+) -> dict[str, Any]:
+    """Attribute accuracy on the gold spans and labels: only the attributes are predicted.
+
+    The literature's polarity accuracy "on gold aspect terms" and "on gold categories"
+    (:meth:`~mrekit.encoder.model.MREModel.predict_attributes`). Metrics are ``None`` when
+    the gold has no attributes or the model learnt none.
+
+    Returns:
+        ``{metric: value, "ci": {metric: [low, high]}}`` for :data:`ON_GOLD`.
+    """
+    given = [
+        Example(
+            ex.text,
+            id=ex.id,
+            labels=list(ex.labels),
+            spans=None if ex.spans is None else [Span(s.start, s.end, s.label) for s in ex.spans],
+        )
+        for ex in gold
+    ]
+    scores = evaluate(gold, nlp.predict_attributes(given, batch_size=batch_size), bootstrap=bootstrap, seed=seed)
+    out: dict[str, Any] = {key: scores.get(key) for key in ON_GOLD}
+    out["ci"] = {key: scores["ci"][key] for key in ON_GOLD if key in scores.get("ci", {})}
+    return out
 
 
 @dataclass
@@ -229,13 +271,14 @@ def _read(spec: str | Path, fmt: str | None) -> list:
 
 
 def _print(report: dict[str, Any]) -> None:
-    ci = report.get("ci") or {}
     table = Table("metric", "value", "95% CI", title=f"Evaluation on {report.get('n_examples', '?')} examples")
     for key, name in HEADLINE.items():
-        value = report.get(key)
+        part, _, metric = key.rpartition(".")
+        block = (report.get(part) or {}) if part else report
+        value, ci = block.get(metric), block.get("ci") or {}
         if value is None:
             continue
-        interval = f"{ci[key][0]:.2%} – {ci[key][1]:.2%}" if key in ci else ""
+        interval = f"{ci[metric][0]:.2%} – {ci[metric][1]:.2%}" if metric in ci else ""
         table.add_row(name, f"{value:.2%}", interval)
     _calibration_rows(table, report.get("calibration") or {})
     console.print(table)
@@ -290,8 +333,9 @@ def command(
 ) -> None:
     """Score a model on data (MODEL DATA) or predictions against gold (--gold G --pred P).
 
-    Prints text accuracy / F1, strict span P/R/F1, pair F1 and frame accuracy with bootstrap CIs,
-    the expected calibration error per level (10 equal-width bins) and a confusion matrix.
+    Prints text accuracy / F1, strict span P/R/F1, pair F1, attribute scores (when the gold has
+    attributes, e.g. polarity) and frame accuracy with bootstrap CIs, the expected calibration
+    error per level (10 equal-width bins) and a confusion matrix.
 
     Examples:
         mrekit evaluate runs/snips snips:test --errors errors.jsonl --plot confusion.png

@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from mrekit.alignment import encode_example, without_lone_metaspace
+from mrekit.encoder.attributes import IGNORE, value_ids, warn_unseen_values
 from mrekit.errors import warn
 from mrekit.schema import Example
 from mrekit.tags import bio_tags
 
 logger = logging.getLogger(__name__)
-
-IGNORE = -100
 
 
 @dataclass
@@ -37,6 +36,8 @@ class LabelSpace:
     text_labels: list[str]
     span_labels: list[str]
     multi_label: bool = False
+    span_attrs: dict[str, list[str]] = field(default_factory=dict)
+    label_attrs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def tags(self) -> list[str]:
@@ -62,6 +63,10 @@ class Features:
     tag_ids: list[int] | None
     label_ids: list[int] | None
     truncated: bool = False
+    #: ``(first token, last token exclusive, value index per span attribute)`` of attributed gold spans.
+    attr_spans: list[tuple[int, int, list[int]]] | None = None
+    #: Text label index -> value index per label attribute.
+    label_attr_ids: dict[int, list[int]] | None = None
 
 
 @dataclass
@@ -91,6 +96,7 @@ def featurize(
     label_index = {label: i for i, label in enumerate(space.text_labels)}
     report = AlignmentReport(reasons=Counter())
     unseen: Counter = Counter()
+    unseen_values: Counter = Counter()
     out = []
     for ex in examples:
         enc = encode_example(tokenizer, ex, mode="expand", max_length=max_length)
@@ -111,14 +117,38 @@ def featurize(
         if ex.labels:
             label_ids = [label_index[label] for label in ex.labels if label in label_index]
             unseen.update(label for label in ex.labels if label not in label_index)
-        out.append(
-            Features(enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated)
+        feature = Features(
+            enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated
         )
+        _attribute_targets(feature, ex, enc.token_spans, space, label_index, unseen_values)
+        out.append(feature)
+    warn_unseen_values(unseen_values)
     if unseen:
         shown = ", ".join(f"{label} ({count})" for label, count in unseen.most_common(10))
         more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
         warn(logger, "W103", f"labels outside the model's label space were ignored: {shown}{more}")
     return out, report
+
+
+def _attribute_targets(feature, ex, token_spans, space: LabelSpace, label_index, unseen: Counter) -> None:
+    """Attach span- and label-attribute targets (only for spans and labels that carry attributes)."""
+    if space.span_attrs and ex.spans:
+        spans = []
+        for span, token_span in zip(ex.spans, token_spans, strict=False):
+            if token_span is None or not span.attrs:
+                continue
+            ids = value_ids(span.attrs, space.span_attrs, unseen)
+            if any(i != IGNORE for i in ids):
+                spans.append((token_span[0], token_span[1], ids))
+        feature.attr_spans = spans or None
+    if space.label_attrs and ex.label_attrs:
+        labels = {}
+        for label in ex.labels:
+            if label in label_index and ex.label_attrs.get(label):
+                ids = value_ids(ex.label_attrs[label], space.label_attrs, unseen)
+                if any(i != IGNORE for i in ids):
+                    labels[label_index[label]] = ids
+        feature.label_attr_ids = labels or None
 
 
 def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Features]:
@@ -178,7 +208,7 @@ def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[s
                 labels[row, f.label_ids] = 1.0
             else:
                 labels[row] = f.label_ids[0]
-    return {
+    batch = {
         "input_ids": input_ids,
         "attention_mask": attention,
         "real_mask": real,
@@ -186,6 +216,30 @@ def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[s
         "label_ids": labels,
         "label_mask": label_mask,
     }
+    batch.update(_attribute_tensors(items, space, width))
+    return batch
+
+
+def _attribute_tensors(items: Sequence[Features], space: LabelSpace, width: int) -> dict[str, torch.Tensor]:
+    """``attr_span_weights`` (B, S, T), ``attr_span_ids`` (B, S, A), ``label_attr_ids`` (B, L, A')."""
+    out: dict[str, torch.Tensor] = {}
+    n = len(items)
+    most = max((len(f.attr_spans or []) for f in items), default=0)
+    if space.span_attrs and most:
+        weights = torch.zeros((n, most, width))
+        ids = torch.full((n, most, len(space.span_attrs)), IGNORE, dtype=torch.long)
+        for row, f in enumerate(items):
+            for k, (first, last, values) in enumerate(f.attr_spans or []):
+                weights[row, k, first:last] = torch.tensor(f.real[first:last], dtype=torch.float)
+                ids[row, k] = torch.tensor(values)
+        out["attr_span_weights"], out["attr_span_ids"] = weights, ids
+    if space.label_attrs and any(f.label_attr_ids for f in items):
+        ids = torch.full((n, max(1, len(space.text_labels)), len(space.label_attrs)), IGNORE, dtype=torch.long)
+        for row, f in enumerate(items):
+            for label, values in (f.label_attr_ids or {}).items():
+                ids[row, label] = torch.tensor(values)
+        out["label_attr_ids"] = ids
+    return out
 
 
 def iterate(features: Sequence[Features], batches: list[list[int]]) -> Iterator[tuple[list[int], list[Features]]]:

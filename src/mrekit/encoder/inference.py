@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mrekit.alignment import char_spans_to_token_spans
+from mrekit.encoder.attributes import decode_values, inconsistent_attrs, pool_token_range, with_attrs
 from mrekit.encoder.features import LabelSpace, collate, featurize_texts
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import TorchBackend, transitions
@@ -72,7 +74,8 @@ def predict_examples(
     for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
         items = [features[i] for i in batch_ids]
         batch = collate(items, space, pad)
-        decoded = decoder(texts, batch_ids, items, batch["real_mask"].numpy(), *backend.scores(batch))
+        arrays = dict(zip(config.outputs, backend.scores(batch), strict=True))
+        decoded = decoder(texts, batch_ids, items, batch["real_mask"].numpy(), arrays)
         for index, example in zip(batch_ids, decoded, strict=True):
             results[index] = example
     for example, feature in zip(results, features, strict=True):
@@ -85,6 +88,64 @@ def predict_examples(
     return results  # type: ignore[return-value]
 
 
+def predict_attributes(
+    model: JointModel, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 64, backend: Any = None
+) -> list[Example]:
+    """The model's attributes for the spans and text labels that ``examples`` already have.
+
+    The literature's "polarity on gold terms / gold categories" protocol: spans and
+    labels stay as given, only ``attrs`` / ``label_attrs`` (with their scores) are
+    predicted. A span that covers no token of the (possibly truncated) text keeps no
+    attributes.
+
+    Returns:
+        Copies of ``examples`` with predicted attributes; relations, events and meta kept.
+    """
+    config = model.config
+    backend = backend or TorchBackend(model)
+    space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
+    texts = [ex.text for ex in examples]
+    features = featurize_texts(texts, tokenizer, config.max_length)
+    pad = tokenizer.pad_token_id or 0
+    results: list[Example | None] = [None] * len(examples)
+    for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
+        items = [features[i] for i in batch_ids]
+        batch = collate(items, space, pad)
+        arrays = dict(zip(config.outputs, backend.scores(batch), strict=True))
+        mask = batch["real_mask"].numpy()
+        for row, index in enumerate(batch_ids):
+            results[index] = _given_attributes(examples[index], items[row], row, mask, arrays, config)
+    return results  # type: ignore[return-value]
+
+
+def _given_attributes(gold: Example, item, row: int, mask: np.ndarray, arrays, config: JointConfig) -> Example:
+    example = Example(
+        gold.text,
+        id=gold.id,
+        labels=list(gold.labels),
+        spans=None,
+        relations=list(gold.relations),
+        events=list(gold.events),
+        meta=dict(gold.meta),
+    )
+    if gold.spans is not None:
+        example.spans = list(gold.spans)
+        if "span_attr_logits" in arrays:
+            aligned = char_spans_to_token_spans(item.offsets, gold.spans, mode="expand").token_spans
+            spans = []
+            for span, token_span in zip(gold.spans, aligned, strict=True):
+                bare = Span(span.start, span.end, span.label, surface=span.surface, score=span.score)
+                if token_span is None:
+                    spans.append(bare)
+                    continue
+                pooled = pool_token_range(arrays["span_attr_logits"], mask, [row], [token_span[0]], [token_span[1]])
+                spans.append(with_attrs(bare, *decode_values(pooled[0], config.span_attrs)))
+            example.spans = spans
+    if "label_attr_logits" in arrays:
+        label_attributes(example, arrays["label_attr_logits"][row], config)
+    return example
+
+
 class _Decoder:
     """Scores of a batch -> examples: Viterbi, span extraction, offsets, labels."""
 
@@ -93,9 +154,11 @@ class _Decoder:
         self.trans, self.start = trans, start
         self.table = TagTable.from_tags(config.tags)
         self.allowed = _allowed_tags(config) if enforce else None
+        self.allowed_values = _allowed_values(config) if enforce else {}
         self.types = [tag[2:] for tag in config.tags]
 
-    def __call__(self, texts, batch_ids, items, mask, text_probs, tag_scores) -> list[Example]:
+    def __call__(self, texts, batch_ids, items, mask, arrays: dict[str, np.ndarray]) -> list[Example]:
+        text_probs, tag_scores = arrays["text_probs"], arrays["tag_scores"]
         if self.allowed is not None:
             # Forbid span types never seen with the predicted text label.
             permitted = self.allowed[text_probs.argmax(axis=1)]
@@ -117,29 +180,52 @@ class _Decoder:
             scores.tolist(),
             strict=True,
         )
-        for row, s, e, kind, score in found:
+        pooled = None
+        if "span_attr_logits" in arrays:
+            pooled = pool_token_range(arrays["span_attr_logits"], mask, rows, first, last + 1)
+        for k, (row, s, e, kind, score) in enumerate(found):
             s, e = _snap_to_words(texts[batch_ids[row]], s, e)
-            per_row[row].append(Span(s, e, self.types[kind], score=round(score, 4)))
+            span = Span(s, e, self.types[kind], score=round(score, 4))
+            if pooled is not None:
+                allowed = self.allowed_values.get(span.label)
+                span = with_attrs(span, *decode_values(pooled[k], self.config.span_attrs, allowed))
+            per_row[row].append(span)
         word_level = "word" in self.config.levels
         if not self.config.multi_label:  # calibrated text probabilities (mrekit calibrate); same argmax
             text_probs = apply_temperature(text_probs, self.config.temperature)
         out = []
         for row, index in enumerate(batch_ids):
             labels, label_scores = _text_labels(text_probs[row], self.config)
-            out.append(
-                Example(
-                    texts[index],
-                    labels=labels,
-                    label_scores=label_scores or None,
-                    spans=per_row[row] if word_level else None,
-                )
+            example = Example(
+                texts[index],
+                labels=labels,
+                label_scores=label_scores or None,
+                spans=per_row[row] if word_level else None,
             )
+            if "label_attr_logits" in arrays:
+                label_attributes(example, arrays["label_attr_logits"][row], self.config)
+            out.append(example)
         return out
+
+
+def label_attributes(example: Example, logits: np.ndarray, config: JointConfig) -> None:
+    """Set ``label_attrs`` and ``label_attr_scores`` of ``example``'s labels from ``(labels, values)`` logits."""
+    index = {label: i for i, label in enumerate(config.text_labels)}
+    attrs, scores = {}, {}
+    for label in example.labels:
+        if label in index:
+            attrs[label], scores[label] = decode_values(logits[index[label]], config.label_attrs)
+    example.label_attrs = attrs
+    example.label_attr_scores = scores or None
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
     shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _allowed_values(config: JointConfig) -> dict[str, dict[str, set[str]]]:
+    return {label: {k: set(v) for k, v in d.items()} for label, d in (config.attr_consistency or {}).items()}
 
 
 def _allowed_tags(config: JointConfig) -> np.ndarray:
@@ -176,6 +262,10 @@ def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _mark_inconsistent(example: Example, config: JointConfig) -> None:
+    if config.attr_consistency and example.spans:
+        odd = inconsistent_attrs(example.spans, config.attr_consistency)
+        if odd:
+            example.meta["inconsistent_attrs"] = odd
     if not config.consistency or not example.labels or not example.spans:
         return
     ok = {s for label in example.labels for s in config.consistency.get(label, [])}

@@ -13,9 +13,17 @@ Three modes, one switch, so the Mutual Reinforcement Effect can be measured:
     text-label distribution embedded (a soft label embedding), so a slot type
     that fits the intent is easier to choose.
 
+Attributes (:mod:`mrekit.encoder.attributes`), when the training data has them, add a
+per-token span-attribute head over ``[token; context]`` (context: the text
+representation, or in ``mre`` the predicted text-label embedding, so the text level
+informs word polarity) and a label-attribute head over the text head's input; in
+``mre`` the text head also reads a bag of first-pass attribute probabilities of the
+marked tokens (word polarity informs the text level).
+
 Modules exchange a dict of named tensors (``input_ids``, ``attention_mask``,
-``real_mask``, ``tag_ids``, ``label_ids``, ``label_mask`` in; ``text_logits``,
-``tag_logits``, ``loss`` ... out).
+``real_mask``, ``tag_ids``, ``label_ids``, ``label_mask``, ``attr_span_weights``,
+``attr_span_ids``, ``label_attr_ids`` in; ``text_logits``, ``tag_logits``,
+``span_attr_logits``, ``label_attr_logits``, ``loss`` ... out).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrekit.encoder.attributes import group_softmax, grouped_loss, pool_spans
 from mrekit.encoder.features import IGNORE
 from mrekit.encoder.heads import CRF, TagHead, TextHead, masked_mean
 from mrekit.errors import MrekitError
@@ -57,6 +66,10 @@ class JointConfig:
         freeze_embeddings: The encoder's word embeddings were not trained (recorded for the model card).
         split_cjk: How unsegmented scripts were pre-split before the subword model: ``none``,
             ``runs`` or ``chars`` (recorded; the saved tokenizer does it).
+        span_attrs: Span attribute name -> values (e.g. polarity); empty: no attribute head.
+        label_attrs: Text-label attribute name -> values.
+        attr_consistency: Span label -> attribute -> values seen with it in training.
+        attr_weight: Loss weight of the attribute heads.
     """
 
     text_labels: list[str]
@@ -73,6 +86,10 @@ class JointConfig:
     temperature: float = 1.0
     freeze_embeddings: bool = False
     split_cjk: str = "none"
+    span_attrs: dict[str, list[str]] = field(default_factory=dict)
+    label_attrs: dict[str, list[str]] = field(default_factory=dict)
+    attr_consistency: dict[str, dict[str, list[str]]] | None = None
+    attr_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.split_cjk, bool):  # folders written while the setting was on/off
@@ -93,6 +110,27 @@ class JointConfig:
         """JSON-ready settings."""
         return asdict(self)
 
+    @property
+    def span_attr_width(self) -> int:
+        """Logits per token of the span-attribute head (0: none)."""
+        return sum(len(v) for v in self.span_attrs.values()) if "word" in self.levels else 0
+
+    @property
+    def label_attr_width(self) -> int:
+        """Logits per text label of the label-attribute head (0: none)."""
+        has_text = "text" in self.levels and bool(self.text_labels)
+        return sum(len(v) for v in self.label_attrs.values()) if has_text else 0
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The score arrays a backend returns, in order (attribute logits only when learned)."""
+        names = ["text_probs", "tag_scores"]
+        if self.span_attr_width:
+            names.append("span_attr_logits")
+        if self.label_attr_width:
+            names.append("label_attr_logits")
+        return tuple(names)
+
 
 class JointModel(nn.Module):
     """Encoder(s) plus text and word heads, wired by ``config.mode``."""
@@ -106,15 +144,24 @@ class JointModel(nn.Module):
         self.word_encoder = copy.deepcopy(encoder) if self._two_encoders else None
         self.has_text = "text" in config.levels and bool(config.text_labels)
         self.has_word = "word" in config.levels
+        n_attr, n_label_attr = config.span_attr_width, config.label_attr_width
         if config.mode == "mre":
             self.first_tags = TagHead(hidden, n_tags, dropout=config.dropout)
             self.tag_bag = nn.Linear(n_tags, hidden)
-            self.text_head = TextHead(4 * hidden, n_labels, config.dropout)
+            text_in = (5 if n_attr else 4) * hidden
+            self.text_head = TextHead(text_in, n_labels, config.dropout)
             self.label_embedding = nn.Linear(n_labels, hidden, bias=False)
             self.tag_head = TagHead(hidden, n_tags, extra=hidden, dropout=config.dropout)
+            if n_attr:
+                self.first_attrs = TagHead(hidden, n_attr, dropout=config.dropout)
+                self.attr_bag = nn.Linear(n_attr, hidden)
         else:
-            self.text_head = TextHead(2 * hidden, n_labels, config.dropout)
+            text_in = 2 * hidden
+            self.text_head = TextHead(text_in, n_labels, config.dropout)
             self.tag_head = TagHead(hidden, n_tags, dropout=config.dropout)
+        # Attribute heads: the span one reads [token; context], the label one the text head's input.
+        self.span_attr_head = TagHead(hidden, n_attr, extra=hidden, dropout=config.dropout) if n_attr else None
+        self.label_attr_head = TextHead(text_in, n_labels * n_label_attr, config.dropout) if n_label_attr else None
         self.crf = CRF(config.tags) if config.use_crf else None
         trans, start = (torch.from_numpy(a) for a in bio_transitions(config.tags))
         self.register_buffer("bio_trans", trans, persistent=False)
@@ -138,6 +185,10 @@ class JointModel(nn.Module):
         else:
             out["text_logits"] = self.text_head(base)
             out["tag_logits"] = self.tag_head(word_states)
+            if self.span_attr_head is not None:
+                out["span_attr_logits"] = self.span_attr_head(word_states, word_states[:, 0])
+            if self.label_attr_head is not None:
+                out["label_attr_logits"] = self._label_attrs(base)
         if "tag_ids" in batch:
             out.update(self._losses(out, batch))
         return out
@@ -145,12 +196,32 @@ class JointModel(nn.Module):
     def _mre(self, states: torch.Tensor, base: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
         first = self.first_tags(states)
         probs = first.softmax(dim=-1) * real.unsqueeze(-1)
-        marked = masked_mean(states, probs[..., 1:].sum(dim=-1))
+        span_weight = probs[..., 1:].sum(dim=-1)
+        marked = masked_mean(states, span_weight)
         bag = self.tag_bag(probs.sum(dim=1) / real.sum(dim=1, keepdim=True).clamp(min=1))
-        text_logits = self.text_head(torch.cat([base, marked, bag], dim=-1))
+        parts = [base, marked, bag]
+        out: dict[str, torch.Tensor] = {"first_tag_logits": first}
+        if self.span_attr_head is not None:
+            # word -> text: the attribute values of the tokens the first tag head marks.
+            first_attrs = self.first_attrs(states)
+            attr_probs = group_softmax(first_attrs, self.config.span_attrs)
+            parts.append(self.attr_bag(masked_mean(attr_probs, span_weight)))
+            out["first_attr_logits"] = first_attrs
+        text_in = torch.cat(parts, dim=-1)
+        text_logits = self.text_head(text_in)
         text_probs = text_logits.sigmoid() if self.config.multi_label else text_logits.softmax(dim=-1)
-        tag_logits = self.tag_head(states, self.label_embedding(text_probs))
-        return {"text_logits": text_logits, "tag_logits": tag_logits, "first_tag_logits": first}
+        label_context = self.label_embedding(text_probs)
+        out["text_logits"] = text_logits
+        out["tag_logits"] = self.tag_head(states, label_context)
+        if self.span_attr_head is not None:  # text -> word: polarity given the predicted text label
+            out["span_attr_logits"] = self.span_attr_head(states, label_context)
+        if self.label_attr_head is not None:
+            out["label_attr_logits"] = self._label_attrs(text_in)
+        return out
+
+    def _label_attrs(self, text_in: torch.Tensor) -> torch.Tensor:
+        logits = self.label_attr_head(text_in)
+        return logits.view(logits.size(0), -1, self.config.label_attr_width)
 
     def _losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         zero = out["tag_logits"].sum() * 0.0
@@ -162,7 +233,27 @@ class JointModel(nn.Module):
                 word_loss = word_loss + self.config.first_tag_weight * self._tag_loss(
                     out["first_tag_logits"], batch, crf=False
                 )
-        return {"loss": text_loss + word_loss, "text_loss": text_loss.detach(), "word_loss": word_loss.detach()}
+        attr_loss = self._attr_losses(out, batch) if "attr_span_ids" in batch or "label_attr_ids" in batch else zero
+        return {
+            "loss": text_loss + word_loss + self.config.attr_weight * attr_loss,
+            "text_loss": text_loss.detach(),
+            "word_loss": word_loss.detach(),
+            "attr_loss": attr_loss.detach(),
+        }
+
+    def _attr_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Span attributes pooled over gold spans' tokens; label attributes of gold labels."""
+        loss = out["tag_logits"].sum() * 0.0
+        if "span_attr_logits" in out and "attr_span_ids" in batch:
+            weights, targets = batch["attr_span_weights"], batch["attr_span_ids"]
+            pooled = pool_spans(out["span_attr_logits"], weights)
+            loss = loss + grouped_loss(pooled, targets, self.config.span_attrs)
+            if "first_attr_logits" in out:
+                first = pool_spans(out["first_attr_logits"], weights)
+                loss = loss + self.config.first_tag_weight * grouped_loss(first, targets, self.config.span_attrs)
+        if "label_attr_logits" in out and "label_attr_ids" in batch:
+            loss = loss + grouped_loss(out["label_attr_logits"], batch["label_attr_ids"], self.config.label_attrs)
+        return loss
 
     def _text_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         rows = batch["label_mask"]
@@ -180,14 +271,17 @@ class JointModel(nn.Module):
             return self.crf.nll(logits, tags, batch["real_mask"])
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), tags.reshape(-1), ignore_index=IGNORE)
 
-    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text-label probabilities and per-token tag scores (what a backend returns).
+    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """What a backend returns, named by ``config.outputs``.
 
-        Tag scores are log-probabilities, or a CRF's emissions when one is trained;
-        :func:`mrekit.tags.viterbi` turns them into paths.
+        Text-label probabilities and per-token tag scores (log-probabilities, or a CRF's
+        emissions when one is trained; :func:`mrekit.tags.viterbi` turns them into paths),
+        then, when learned, per-token span-attribute logits and per-label attribute logits.
         """
         out = self.forward({k: batch[k] for k in ("input_ids", "attention_mask", "real_mask")})
         text_logits = out["text_logits"]
         text_probs = text_logits.sigmoid() if self.config.multi_label else text_logits.softmax(dim=-1)
         tags = out["tag_logits"]
-        return text_probs, tags if self.crf is not None else tags.log_softmax(dim=-1)
+        result = [text_probs, tags if self.crf is not None else tags.log_softmax(dim=-1)]
+        result += [out[name] for name in ("span_attr_logits", "label_attr_logits") if name in self.config.outputs]
+        return tuple(result)

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from mrekit.encoder.attributes import AttributeSpace, attribute_consistency
 from mrekit.encoder.backbone import load_encoder
 from mrekit.encoder.checks import check_max_length, encoder_position_limit, position_limit
 from mrekit.encoder.features import LabelSpace
-from mrekit.encoder.inference import predict_examples
+from mrekit.encoder.inference import predict_attributes, predict_examples
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import choose_backend, export_onnx
 from mrekit.encoder.scripts import (
@@ -199,6 +200,7 @@ class MREModel(Predictor):
         if frozen:
             embeddings.requires_grad_(False)
         space = LabelSpace.from_examples(train)
+        attributes = AttributeSpace.from_examples(train)
         config = JointConfig(
             text_labels=space.text_labels,
             span_labels=space.span_labels,
@@ -210,6 +212,9 @@ class MREModel(Predictor):
             consistency=_consistency(train),
             freeze_embeddings=frozen,
             split_cjk=split,
+            span_attrs=attributes.span_attrs,
+            label_attrs=attributes.label_attrs,
+            attr_consistency=attribute_consistency(train) or None,
         )
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
@@ -299,6 +304,31 @@ class MREModel(Predictor):
             backend=getattr(self, "backend_", None),
         )
 
+    def predict_attributes(self, examples: Sequence[Example], *, batch_size: int = 64) -> list[Example]:
+        """Attributes (e.g. polarity) of the spans and text labels the examples already have.
+
+        For scoring polarity on gold aspect terms and categories, as the ABSA literature
+        does; :meth:`predict` gives attributes of the predicted spans and labels.
+
+        Example:
+            >>> ex = Example("the ramen was cold", spans=[Span(4, 9, "aspect")])  # doctest: +SKIP
+            >>> nlp.predict_attributes([ex])[0].spans[0].attrs  # doctest: +SKIP
+            {'polarity': 'negative'}
+        """
+        check_batch_size(batch_size)
+        if isinstance(examples, (str, Example)):
+            raise MrekitError("E104", "predict_attributes takes a list of Examples", field="examples")
+        bad = [i for i, ex in enumerate(examples) if not isinstance(ex, Example)]
+        if bad:
+            raise MrekitError("E104", f"item {bad[0]} is not an Example", field=f"examples[{bad[0]}]")
+        return predict_attributes(
+            self._fitted(),
+            self.tokenizer_,
+            list(examples),
+            batch_size=batch_size,
+            backend=getattr(self, "backend_", None),
+        )
+
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Text-level probabilities, one row per text, columns in ``labels_`` order."""
         results = self.predict(texts, batch_size=batch_size, consistency="off")
@@ -362,6 +392,20 @@ class MREModel(Predictor):
             warn(logger, "W150", f"{', '.join(exports)} removed: run mrekit export {self.path_} again")
         self.manifest_ = read_manifest(self.path_)
         return self.path_
+
+    @property
+    def attributes_(self) -> dict[str, dict[str, list[str]]]:
+        """The attributes the model learnt: ``{"spans": {name: values}, "labels": {name: values}}``."""
+        config = self._fitted().config
+        return {"spans": dict(config.span_attrs), "labels": dict(config.label_attrs)}
+
+    def info(self) -> dict[str, Any]:
+        """:meth:`Predictor.info` plus the span types and the learnt attributes (``/v1/model`` shows them)."""
+        out = super().info()
+        if self.model_ is not None:
+            out["span_labels"] = list(self.model_.config.span_labels)
+            out["attributes"] = self.attributes_
+        return out
 
     @property
     def labels_(self) -> list[str]:

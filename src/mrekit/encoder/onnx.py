@@ -1,8 +1,10 @@
 """Inference backends: PyTorch, or ONNX Runtime (fp32 or dynamically quantised int8).
 
-A backend turns a padded batch into two arrays, text-label probabilities
-``(batch, labels)`` and tag scores ``(batch, tokens, tags)``; decoding is shared
-(:mod:`mrekit.tags`). ``mrekit export DIR --format onnx [--quantize int8]``
+A backend turns a padded batch into the arrays named by ``JointConfig.outputs``:
+text-label probabilities ``(batch, labels)``, tag scores ``(batch, tokens, tags)`` and,
+for a model with attributes, span-attribute logits ``(batch, tokens, values)`` and
+label-attribute logits ``(batch, labels, values)``; decoding is shared
+(:mod:`mrekit.tags`, :mod:`mrekit.encoder.attributes`). ``mrekit export DIR --format onnx [--quantize int8]``
 writes ``model.onnx`` / ``model.int8.onnx`` and ``onnx.json`` beside the PyTorch
 weights and records their SHA-256 in the folder's manifest; :func:`mrekit.load` uses
 them when asked (``backend="onnx"`` / ``"onnx-int8"``); the default ``backend="auto"`` is
@@ -30,7 +32,6 @@ from mrekit.errors import MrekitError
 from mrekit.integrity import check_regular, read_json, reading, verify_files
 
 INPUTS = ("input_ids", "attention_mask", "real_mask")
-OUTPUTS = ("text_probs", "tag_scores")
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 
 logger = logging.getLogger(__name__)
@@ -56,15 +57,15 @@ class TorchBackend:
     def __init__(self, model: JointModel) -> None:
         self.model = model
 
-    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, ...]:
         device = next(self.model.parameters()).device
         was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
-            text, tags = self.model.scores({k: batch[k].to(device) for k in INPUTS})
+            arrays = self.model.scores({k: batch[k].to(device) for k in INPUTS})
         if was_training:
             self.model.train()
-        return text.float().cpu().numpy(), tags.float().cpu().numpy()
+        return tuple(a.float().cpu().numpy() for a in arrays)
 
 
 class OnnxBackend:
@@ -85,11 +86,11 @@ class OnnxBackend:
         # The exporter drops an input the graph never reads (``real_mask`` of a model without
         # the mre interaction): feed exactly the inputs the graph declares.
         self.inputs = [node.name for node in self.session.get_inputs() if node.name in INPUTS]
+        self.outputs = [node.name for node in self.session.get_outputs()]
 
-    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, ...]:
         feeds = {k: batch[k].numpy().astype(np.int64) for k in self.inputs}
-        text, tags = self.session.run(list(OUTPUTS), feeds)
-        return text, tags
+        return tuple(self.session.run(self.outputs, feeds))
 
 
 def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False, opset: int = 17) -> list[Path]:
@@ -114,6 +115,8 @@ def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False
     }
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     axes.update({"text_probs": {0: "batch"}, "tag_scores": {0: "batch", 1: "tokens"}})
+    axes.update({"span_attr_logits": {0: "batch", 1: "tokens"}, "label_attr_logits": {0: "batch"}})
+    axes = {name: value for name, value in axes.items() if name in INPUTS or name in model.config.outputs}
     written = []
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=folder)
     os.close(fd)
@@ -148,7 +151,7 @@ def _trace(wrapper: _Scores, example: dict[str, torch.Tensor], path: str, axes: 
             tuple(example[k] for k in INPUTS),
             path,
             input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
+            output_names=list(wrapper.model.config.outputs),
             dynamic_axes=axes,
             opset_version=opset,
             dynamo=False,

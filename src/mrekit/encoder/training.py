@@ -51,7 +51,9 @@ class EncoderHooks:
         self.tokenizer = tokenizer
         self.args = args
         config = model.config
-        self.space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
+        self.space = LabelSpace(
+            config.text_labels, config.span_labels, config.multi_label, config.span_attrs, config.label_attrs
+        )
         self.features: list[Features] = []
         self.data: dict[str, Any] = {}
         self._notes: list[str] = []
@@ -121,7 +123,7 @@ class EncoderHooks:
             key: settings.pop(name)
             for key, name in (("text", "text_labels"), ("spans", "span_labels"), ("multi_label", "multi_label"))
         }
-        for derived in ("thresholds", "consistency"):  # tuned on dev, or read off the training data
+        for derived in ("thresholds", "consistency", "attr_consistency"):  # tuned on dev, or read off the training data
             settings.pop(derived, None)
         return run_fingerprint(
             arguments=self.args.to_dict(),

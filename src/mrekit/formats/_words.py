@@ -114,7 +114,7 @@ def tags_to_char_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) 
 
     Example:
         >>> tags_to_char_spans([(0, 4), (5, 9)], ["O", "B-artist"])
-        [Span(start=5, end=9, label='artist', attrs={}, surface=None, score=None)]
+        [Span(start=5, end=9, label='artist', attrs={}, surface=None, score=None, attr_scores=None)]
     """
     return [Span(offsets[a][0], offsets[b - 1][1], label) for a, b, label in tags_to_spans(tags)]
 

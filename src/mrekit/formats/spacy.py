@@ -10,8 +10,23 @@ example's labels, ``0.0`` for the others, because spaCy's ``textcat`` and
 "false". A prediction (``label_scores``) puts its scores there instead. A text with no
 text-level annotation gets empty ``cats``. Spans go to ``doc.spans["sc"]`` (overlaps
 allowed) and, when none overlap, to ``doc.ents`` as well. What spaCy has no place for
-(span attributes, label attributes, id, meta, relations, events) is kept in
-``doc.user_data["mrekit"]``, which DocBin stores.
+(span attributes and scores, label attributes, id, meta, relations, events) is kept in
+``doc.user_data["mrekit"]``, which DocBin stores (``DocBin(store_user_data=True)``).
+
+Attributes are also reachable as extension attributes, registered (once) by every
+function here or by :func:`register_extensions`:
+
+* ``span._.mrekit_attrs`` (``{"polarity": "negative"}``) and ``span._.mrekit_attr_scores``
+  (``{"polarity": {"negative": 0.91, ...}}``, predictions only) on any span of the doc
+  (``doc.spans["sc"][i]``, ``doc.ents[i]``, ``doc.char_span(...)``); ``None`` for a span
+  mrekit did not write. A span is found by its offsets *and label*: spaCy keys plain
+  extension values by offsets only, which would mix up an ABSA target that carries two
+  categories with different polarities. Setting them writes ``doc.user_data["mrekit"]``.
+* ``doc._.mrekit_label_attrs`` (``{"food": {"polarity": "positive"}}``) and
+  ``doc._.mrekit_label_attr_scores``: the text labels' attributes and their scores, i.e.
+  ``doc.user_data["mrekit"]["label_attrs"]`` and ``["label_attr_scores"]``.
+
+All of it survives a DocBin round trip, Japanese text included (offsets are characters).
 
 Example:
     >>> from spacy import displacy
@@ -24,10 +39,16 @@ Example:
     True
     >>> doc_to_example(doc).spans == ex.spans
     True
+    >>> absa = Example("great ramen", labels=["food"], label_attrs={"food": {"polarity": "positive"}},
+    ...                spans=[Span(6, 11, "aspect", attrs={"polarity": "positive"})])
+    >>> doc = example_to_doc(absa)
+    >>> doc.spans["sc"][0]._.mrekit_attrs, doc._.mrekit_label_attrs
+    ({'polarity': 'positive'}, {'food': {'polarity': 'positive'}})
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +113,64 @@ def _require_spacy() -> Any:
         import spacy
     except ImportError:
         raise MrekitError("E132", "the spacy format needs spaCy", hint="pip install mrekit[spacy]") from None
+    register_extensions()
     return spacy
+
+
+def register_extensions() -> None:
+    """Register the extension attributes: ``Span._.mrekit_attrs``, ``Span._.mrekit_attr_scores``,
+    ``Doc._.mrekit_label_attrs`` and ``Doc._.mrekit_label_attr_scores`` (see the module docstring).
+
+    Idempotent: an extension already registered under one of these names is left as it is.
+    Call it before reading attributes of docs loaded without this module (``DocBin.get_docs``).
+
+    Example:
+        >>> register_extensions(); register_extensions()
+        >>> from spacy.tokens import Doc, Span as SpacySpan
+        >>> SpacySpan.has_extension("mrekit_attrs"), Doc.has_extension("mrekit_label_attrs")
+        (True, True)
+    """
+    from spacy.tokens import Doc
+    from spacy.tokens import Span as SpacySpan
+
+    for field in ("attrs", "attr_scores"):
+        if not SpacySpan.has_extension(f"mrekit_{field}"):
+            SpacySpan.set_extension(
+                f"mrekit_{field}",
+                getter=lambda span, f=field: (_record(span) or {}).get(f),
+                setter=lambda span, value, f=field: _set_record(span, f, value),
+            )
+    for field in ("label_attrs", "label_attr_scores"):
+        if not Doc.has_extension(f"mrekit_{field}"):
+            Doc.set_extension(
+                f"mrekit_{field}",
+                getter=lambda doc, f=field: (doc.user_data.get(_USER_KEY) or {}).get(f),
+                setter=lambda doc, value, f=field: _set_stored(doc, f, value),
+            )
+
+
+def _set_stored(doc: Any, field: str, value: Any) -> None:
+    doc.user_data.setdefault(_USER_KEY, {})[field] = value
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return (record.get("start"), record.get("end"), record.get("label"))
+
+
+def _record(span: Any) -> dict[str, Any] | None:
+    """The stored record of a spaCy span: the first with its offsets and label."""
+    key = (span.start_char, span.end_char, span.label_)
+    records = (span.doc.user_data.get(_USER_KEY) or {}).get("spans") or []
+    return next((r for r in records if _key(r) == key), None)
+
+
+def _set_record(span: Any, field: str, value: Any) -> None:
+    record = _record(span)
+    if record is None:
+        record = {"start": span.start_char, "end": span.end_char, "label": span.label_}
+        stored = span.doc.user_data.setdefault(_USER_KEY, {})
+        stored["spans"] = [*(stored.get("spans") or []), record]
+    record[field] = value
 
 
 def _vocab(vocab_or_nlp: Any) -> Vocab:
@@ -144,12 +222,25 @@ def _has_overlap(spans: list[Span]) -> bool:
 def _user_data(example: Example) -> dict[str, Any]:
     return {
         "id": example.id,
-        "meta": example.meta,
-        "label_attrs": example.label_attrs,
+        "meta": copy.deepcopy(example.meta),
+        "label_attrs": copy.deepcopy(example.label_attrs),
+        "label_attr_scores": copy.deepcopy(example.label_attr_scores),
         "labels": list(example.labels),
         "label_scores": example.label_scores,
         "word_level": example.spans is not None,
-        "spans": [{"attrs": s.attrs, "score": s.score} for s in example.spans or []],
+        # One record per span of doc.spans["sc"], in order; the key fields let the extension
+        # attributes find a span's record and survive edits of the span group.
+        "spans": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "label": s.label,
+                "attrs": copy.deepcopy(s.attrs),
+                "score": s.score,
+                "attr_scores": copy.deepcopy(s.attr_scores),
+            }
+            for s in example.spans or []
+        ],
         "relations": [[r.head, r.tail, r.label, r.score] for r in example.relations],
         "events": [[e.trigger, e.type, [list(a) for a in e.args]] for e in example.events],
     }
@@ -233,31 +324,65 @@ def doc_to_example(doc: Doc) -> Example:
         >>> doc.ents, doc.cats = [doc.char_span(0, 5, label="PER")], {"meeting": 0.9, "greeting": 0.2}
         >>> ex = doc_to_example(doc)
         >>> ex.labels, ex.spans
-        (['meeting'], [Span(start=0, end=5, label='PER', attrs={}, surface=None, score=None)])
+        (['meeting'], [Span(start=0, end=5, label='PER', attrs={}, surface=None, score=None, attr_scores=None)])
     """
     stored = doc.user_data.get(_USER_KEY) or {}
     source = doc.spans[SPANS_KEY] if SPANS_KEY in doc.spans else doc.ents
     spans = None
     if stored.get("word_level", SPANS_KEY in doc.spans or doc.has_annotation("ENT_IOB")):
-        extra = stored.get("spans") or []
-        spans = [_span(s, extra[i] if i < len(extra) else {}) for i, s in enumerate(source)]
+        records = _records(list(source), stored.get("spans") or [])
+        spans = [_span(s, record) for s, record in zip(source, records, strict=True)]
+    label_attr_scores = stored.get("label_attr_scores")
     return Example(
         text=doc.text,
         id=stored.get("id"),
         labels=list(stored["labels"]) if "labels" in stored else [k for k, v in doc.cats.items() if v >= 0.5],
-        label_attrs=dict(stored.get("label_attrs") or {}),
+        label_attrs=_lists(dict(stored.get("label_attrs") or {})),
         label_scores=stored.get("label_scores"),
         spans=spans,
         relations=[Relation(h, t, label, score) for h, t, label, score in stored.get("relations") or []],
         events=[Event(trig, kind, tuple((r, i) for r, i in args)) for trig, kind, args in stored.get("events") or []],
-        meta=dict(stored.get("meta") or {}),
+        meta=_lists(dict(stored.get("meta") or {})),
+        label_attr_scores=copy.deepcopy(label_attr_scores) if label_attr_scores is not None else None,
     )
 
 
-def _span(span: Any, extra: dict[str, Any]) -> Span:
+def _records(spans: list[Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each span's stored record: the next unused one with its offsets and label.
+
+    Files written before records carried their span's key are matched by position.
+    """
+    if not all("start" in r for r in records):
+        return [records[i] if i < len(records) else {} for i in range(len(spans))]
+    unused: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    for record in records:
+        unused.setdefault(_key(record), []).append(record)
+    found = []
+    for span in spans:
+        same = unused.get((span.start_char, span.end_char, span.label_))
+        found.append(same.pop(0) if same else {})
+    return found
+
+
+def _span(span: Any, record: dict[str, Any]) -> Span:
+    attr_scores = record.get("attr_scores")
     return Span(
-        span.start_char, span.end_char, span.label_, attrs=dict(extra.get("attrs") or {}), score=extra.get("score")
+        span.start_char,
+        span.end_char,
+        span.label_,
+        attrs=_lists(dict(record.get("attrs") or {})),
+        score=record.get("score"),
+        attr_scores=copy.deepcopy(attr_scores) if attr_scores is not None else None,
     )
+
+
+def _lists(value: Any) -> Any:
+    """``value`` with tuples back as lists (DocBin reads msgpack arrays as tuples); dicts copied."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
 
 
 def read(path: str | Path) -> Iterator[Example]:

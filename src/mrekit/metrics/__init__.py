@@ -3,7 +3,7 @@
 Start with :func:`evaluate`, which scores every level the gold annotates and
 adds bootstrap confidence intervals. The level functions
 (:func:`text_scores`, :func:`span_scores`, :func:`frame_accuracy`,
-:func:`structure_scores`) and the significance tests
+:func:`structure_scores`, :func:`attribute_scores`) and the significance tests
 (:func:`paired_bootstrap`, :func:`mcnemar`) use the same counts.
 
 Conventions shared by every metric:
@@ -19,6 +19,7 @@ Conventions shared by every metric:
 from __future__ import annotations
 
 from mrekit.metrics._prf import PRF
+from mrekit.metrics.attributes import attribute_scores
 from mrekit.metrics.bootstrap import PairedBootstrap, bootstrap_ci, bootstrap_distribution, paired_bootstrap
 from mrekit.metrics.evaluation import evaluate
 from mrekit.metrics.joint import frame_accuracy, is_frame_correct
@@ -36,6 +37,7 @@ __all__ = [
     "CountTable",
     "McNemar",
     "PairedBootstrap",
+    "attribute_scores",
     "bootstrap_ci",
     "bootstrap_distribution",
     "build_table",

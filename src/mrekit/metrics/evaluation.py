@@ -14,7 +14,7 @@ from mrekit.schema import Example
 def evaluate(
     gold: Sequence[Example], pred: Sequence[Example], *, bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Score predictions against gold at the text, word, joint, relation and event levels.
+    """Score predictions against gold at the text, word, joint, relation, event and attribute levels.
 
     Args:
         gold: Reference examples.
@@ -25,12 +25,17 @@ def evaluate(
     Returns:
         A flat dict with the metrics ``text_accuracy``, ``text_micro_f1``,
         ``text_macro_f1``, ``span_precision``, ``span_recall``, ``span_f1``,
-        ``pair_precision``, ``pair_recall``, ``pair_f1``, ``frame_accuracy``,
-        ``relation_f1``, ``event_trigger_f1`` and ``event_argument_f1`` (each a
-        fraction in [0, 1], or ``None`` when the gold does not annotate its
-        level); ``n_examples``; ``per_label`` (``{"text": {label: {precision,
-        recall, f1, support}}, "spans": {...}}``); and, when ``bootstrap > 0``,
-        ``ci`` (metric -> ``[low, high]`` for every metric that is not ``None``).
+        ``pair_precision``, ``pair_recall``, ``pair_f1``,
+        ``span_attr_precision``, ``span_attr_recall``, ``span_attr_f1``,
+        ``span_attr_accuracy``, ``span_attr_macro_f1``, ``label_attr_f1``,
+        ``label_attr_accuracy`` (see :mod:`mrekit.metrics.attributes`),
+        ``frame_accuracy``, ``relation_f1``, ``event_trigger_f1`` and
+        ``event_argument_f1`` (each a fraction in [0, 1], or ``None`` when the
+        gold does not annotate its level); ``n_examples``; ``per_label``
+        (``{"text": {label: {precision, recall, f1, support}}, "spans": {...},
+        "span_attrs": {...}}``, the last per span attribute class); and, when
+        ``bootstrap > 0``, ``ci`` (metric -> ``[low, high]`` for every metric
+        that is not ``None``).
 
     Raises:
         MrekitError: ``E160`` when gold and predictions do not match.

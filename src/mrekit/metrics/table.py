@@ -9,11 +9,12 @@ formulas: a resample is just a different weighting of the rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from mrekit.metrics.attributes import attr_counts, attr_metrics, attr_per_value, span_attr_values
 from mrekit.metrics.joint import frame_counts, frame_metrics
 from mrekit.metrics.match import Pair
 from mrekit.metrics.spans import span_counts, span_labels, span_metrics, span_per_label
@@ -32,6 +33,13 @@ METRIC_LEVELS: dict[str, str] = {
     "pair_precision": "span_n",
     "pair_recall": "span_n",
     "pair_f1": "span_n",
+    "span_attr_precision": "sattr_n",
+    "span_attr_recall": "sattr_n",
+    "span_attr_f1": "sattr_n",
+    "span_attr_accuracy": "sattr_n",
+    "span_attr_macro_f1": "sattr_n",
+    "label_attr_f1": "lattr_n",
+    "label_attr_accuracy": "lattr_n",
     "frame_accuracy": "frame_n",
     "relation_f1": "rel_n",
     "event_trigger_f1": "event_n",
@@ -53,11 +61,13 @@ class CountTable:
         counts: Column name -> array whose first axis is the example.
         text_labels: The labels of the ``text_*`` per-label blocks.
         span_labels: The labels of the ``span_*`` per-label blocks.
+        attr_values: The span attribute classes of the ``sattr_value_*`` per-value blocks.
     """
 
     counts: dict[str, np.ndarray]
     text_labels: list[str]
     span_labels: list[str]
+    attr_values: list[str] = field(default_factory=list)
 
     @property
     def n_examples(self) -> int:
@@ -81,14 +91,15 @@ def build_table(pairs: Sequence[Pair]) -> CountTable:
         >>> build_table([(Example("a", labels=["x"]), Example("a", labels=["x"]))]).counts["text_correct"]
         array([1.])
     """
-    t_labels, s_labels = text_labels(pairs), span_labels(pairs)
+    t_labels, s_labels, a_values = text_labels(pairs), span_labels(pairs), span_attr_values(pairs)
     counts = {
         **text_counts(pairs, t_labels),
         **span_counts(pairs, s_labels),
         **frame_counts(pairs),
         **structure_counts(pairs),
+        **attr_counts(pairs, a_values),
     }
-    return CountTable(counts=counts, text_labels=t_labels, span_labels=s_labels)
+    return CountTable(counts=counts, text_labels=t_labels, span_labels=s_labels, attr_values=a_values)
 
 
 def corpus_metrics(totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -107,7 +118,13 @@ def corpus_metrics(totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         >>> corpus_metrics(table.totals())["text_accuracy"], corpus_metrics(table.totals())["span_f1"]
         (array([0.]), array([nan]))
     """
-    values = {**text_metrics(totals), **span_metrics(totals), **frame_metrics(totals), **structure_metrics(totals)}
+    values = {
+        **text_metrics(totals),
+        **span_metrics(totals),
+        **frame_metrics(totals),
+        **structure_metrics(totals),
+        **attr_metrics(totals),
+    }
     return {name: np.where(totals[level] > 0, values[name], np.nan) for name, level in METRIC_LEVELS.items()}
 
 
@@ -123,7 +140,11 @@ def point_metrics(table: CountTable) -> dict[str, float | None]:
 
 
 def per_label(table: CountTable) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{"text": {label: {precision, recall, f1, support}}, "spans": {...}}`` over the whole table.
+    """``{"text": {label: {precision, recall, f1, support}}, "spans": {...}, "span_attrs": {...}}`` over the table.
+
+    ``span_attrs`` holds one entry per span attribute class, scored on the
+    paired spans (see :mod:`mrekit.metrics.attributes`); it is empty when the
+    gold has no span attributes.
 
     Example:
         >>> from mrekit.schema import Example
@@ -134,6 +155,7 @@ def per_label(table: CountTable) -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "text": {k: v.as_dict() for k, v in text_per_label(totals, table.text_labels).items()},
         "spans": {k: v.as_dict() for k, v in span_per_label(totals, table.span_labels).items()},
+        "span_attrs": {k: v.as_dict() for k, v in attr_per_value(totals, table.attr_values).items()},
     }
 
 

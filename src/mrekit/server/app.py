@@ -150,6 +150,10 @@ def model_info(model: Any) -> dict[str, Any]:
         "span_labels": list(getattr(source, "span_labels", None) or []),
         "multi_label": bool(getattr(source, "multi_label", False)),
         "max_length": getattr(source, "max_length", None),
+        "attributes": {
+            "spans": dict(getattr(source, "span_attrs", None) or {}),
+            "labels": dict(getattr(source, "label_attrs", None) or {}),
+        },
         "versions": dict(manifest.get("versions", {})),
         "backend": model.info().get("backend") if callable(getattr(model, "info", None)) else None,
     }

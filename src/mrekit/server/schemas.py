@@ -41,22 +41,50 @@ class ExtractRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+#: Per attribute name, each value's probability: ``{"polarity": {"negative": 0.91, "positive": 0.06}}``.
+AttrScores = dict[str, dict[str, float]]
+
+
 class SpanResult(BaseModel):
-    """A predicted span: character offsets into the text (end exclusive)."""
+    """A predicted span: character offsets into the text (end exclusive). Absent fields are omitted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "start": 4,
+                    "end": 9,
+                    "label": "aspect",
+                    "text": "pizza",
+                    "score": 0.97,
+                    "attrs": {"polarity": "negative"},
+                    "attr_scores": {"polarity": {"negative": 0.91, "positive": 0.06, "neutral": 0.03}},
+                }
+            ]
+        }
+    )
 
     start: int
     end: int
     label: str
     text: str
     score: float | None = None
+    attrs: dict[str, Any] = Field({}, description="The span's attributes, e.g. {'polarity': 'negative'}.")
+    attr_scores: AttrScores | None = Field(None, description="Per attribute, each value's probability.")
 
 
 class ExtractResult(BaseModel):
-    """One text's prediction, the schema's ``Example.to_dict()``."""
+    """One text's prediction, the schema's ``Example.to_dict()``. Absent fields are omitted."""
 
     text: str
     labels: list[str] = []
+    label_attrs: dict[str, dict[str, Any]] = Field(
+        {}, description="Per predicted text label, its attributes, e.g. {'food': {'polarity': 'positive'}}."
+    )
     label_scores: dict[str, float] | None = None
+    label_attr_scores: dict[str, AttrScores] | None = Field(
+        None, description="Per predicted text label, per attribute, each value's probability."
+    )
     spans: list[SpanResult] | None = None
     meta: dict[str, Any] = {}
 

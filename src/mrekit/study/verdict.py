@@ -21,17 +21,37 @@ from mrekit.metrics import evaluate, mcnemar, paired_bootstrap, summarize
 from mrekit.schema import Example
 
 #: Metrics reported per run (fractions in [0, 1]).
-REPORTED = ("text_accuracy", "text_micro_f1", "text_macro_f1", "span_f1", "pair_f1", "frame_accuracy")
+REPORTED = (
+    "text_accuracy",
+    "text_micro_f1",
+    "text_macro_f1",
+    "span_f1",
+    "pair_f1",
+    "span_attr_f1",
+    "label_attr_f1",
+    "frame_accuracy",
+)
 DIRECTIONS = {
     "word_to_text": ("text_only", "text_micro_f1", "text accuracy / micro-F1 of {joint} vs text_only"),
     "text_to_word": ("word_only", "span_f1", "span F1 of {joint} vs word_only"),
+    # With attributes (ABSA polarity): does the other level help the polarity of this one?
+    "word_to_label_attrs": ("text_only", "label_attr_f1", "label+attribute F1 of {joint} vs text_only"),
+    "text_to_span_attrs": ("word_only", "span_attr_f1", "span+attribute F1 of {joint} vs word_only"),
 }
 
 
 def combine(text_preds: Sequence[Example], word_preds: Sequence[Example]) -> list[Example]:
     """Frames of the two isolated runs: text labels from one, spans from the other."""
     return [
-        Example(t.text, id=t.id, labels=t.labels, label_scores=t.label_scores, spans=w.spans)
+        Example(
+            t.text,
+            id=t.id,
+            labels=t.labels,
+            label_scores=t.label_scores,
+            label_attrs=t.label_attrs,
+            label_attr_scores=t.label_attr_scores,
+            spans=w.spans,
+        )
         for t, w in zip(text_preds, word_preds, strict=True)
     ]
 
@@ -66,7 +86,8 @@ def _predicted_metrics(per_seed: Sequence[Sequence[Example]]) -> list[str]:
     has_text = any(p.labels for preds in per_seed for p in preds)
     has_word = any(p.spans is not None for preds in per_seed for p in preds)
     keep = {"text_accuracy", "text_micro_f1", "text_macro_f1"} if has_text else set()
-    keep |= {"span_f1", "pair_f1"} if has_word else set()
+    keep |= {"span_f1", "pair_f1", "span_attr_f1"} if has_word else set()
+    keep |= {"label_attr_f1"} if has_text else set()
     keep |= {"frame_accuracy"} if has_text and has_word else set()
     return [m for m in REPORTED if m in keep]
 

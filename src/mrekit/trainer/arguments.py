@@ -17,10 +17,19 @@ from typing import Any, ClassVar, Self
 from mrekit.errors import MrekitError, dataclass_from_dict
 
 #: Dev metrics that score one level, or both (what :func:`mrekit.metrics.evaluate` returns).
-TEXT_METRICS = ("text_accuracy", "text_micro_f1", "text_macro_f1")
+TEXT_METRICS = ("text_accuracy", "text_micro_f1", "text_macro_f1", "label_attr_f1", "label_attr_accuracy")
 
 
-WORD_METRICS = ("span_precision", "span_recall", "span_f1")
+WORD_METRICS = (
+    "span_precision",
+    "span_recall",
+    "span_f1",
+    "span_attr_precision",
+    "span_attr_recall",
+    "span_attr_f1",
+    "span_attr_accuracy",
+    "span_attr_macro_f1",
+)
 
 
 JOINT_METRICS = ("pair_precision", "pair_recall", "pair_f1", "frame_accuracy")

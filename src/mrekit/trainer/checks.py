@@ -257,6 +257,8 @@ TIE_ORDER = (
     "text_accuracy",
     "span_f1",
     "pair_f1",
+    "span_attr_f1",
+    "label_attr_f1",
     "relation_f1",
     "event_argument_f1",
     "event_trigger_f1",

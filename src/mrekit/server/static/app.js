@@ -36,10 +36,31 @@
     return node;
   }
 
+  // One badge per attribute ("negative"); polarity values get their own colour.
+  // The title names the attribute, the value and the model's probability of it.
+  const POLARITIES = ["positive", "negative", "neutral"];
+  function attrBadges(attrs, attrScores) {
+    return Object.entries(attrs || {})
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([name, value]) => {
+        const text = typeof value === "string" ? value : JSON.stringify(value);
+        const badge = el("span", "attr", text);
+        badge.dataset.attr = name;
+        if (name === "polarity") {
+          badge.classList.add("polarity-" + (POLARITIES.includes(text) ? text : "other"));
+        }
+        const score = ((attrScores || {})[name] || {})[text];
+        badge.title = name + ": " + text + (typeof score === "number" ? " · " + formatScore(score) : "");
+        return badge;
+      });
+  }
+
   function showBanner(doc) {
     banner.replaceChildren();
     const scores = doc.label_scores || {};
     const labels = doc.labels || [];
+    const attrs = doc.label_attrs || {};
+    const attrScores = doc.label_attr_scores || {};
     if (labels.length === 0) {
       banner.append(el("span", "text-label none", "no text label"));
     }
@@ -47,6 +68,7 @@
       const item = el("span", "predicted");
       item.append(el("span", "text-label", label));
       if (label in scores) item.append(" ", el("span", "text-score", formatScore(scores[label])));
+      item.append(...attrBadges(attrs[label], attrScores[label]));
       banner.append(item);
     }
     const others = Object.entries(scores)
@@ -85,6 +107,7 @@
         + (inconsistent.has(span.index) ? " · never seen with this text label in training" : "");
       mark.append(el("span", "entity-text", cut(span.start, span.end)));
       mark.append(el("span", "entity-label", span.label));
+      mark.append(...attrBadges(span.attrs, span.attr_scores));
       rendered.append(mark);
       cursor = span.end;
     }
