@@ -28,6 +28,7 @@ from _common import run_meta
 import mrekit
 from mrekit.datasets import load_builtin
 from mrekit.metrics import evaluate
+from mrekit.outputs import atomic_file
 from mrekit.schema import Example, Span
 
 ROOT = Path(__file__).resolve().parent
@@ -218,8 +219,8 @@ def main() -> None:
             "latency = median of 200 single-text calls",
         ),
     }
-    (ROOT / "results" / "speed.json").write_text(json.dumps(out, indent=2))
-    (ROOT / "results" / "speed.md").write_text(markdown(results))
+    write_text(ROOT / "results" / "speed.json", json.dumps(out, indent=2))
+    write_text(ROOT / "results" / "speed.md", markdown(results))
     plot(results, ROOT / "results" / "speed.png")
 
 
@@ -241,9 +242,20 @@ def japanese(models: list[str], data: Path) -> None:
         protocol="535 Stockmark test texts (the fixed 80/10/10 split); throughput = best of 3 passes at batch 64; "
         "latency = median of 200 single-text calls",
     )
-    target.write_text(json.dumps(out, indent=2))
-    with (ROOT / "results" / "speed.md").open("a", encoding="utf-8") as fh:
-        fh.write("\nStockmark test (Japanese), MiniLM against multilingual-e5-small:\n\n" + markdown(results))
+    write_text(target, json.dumps(out, indent=2))
+    md = ROOT / "results" / "speed.md"
+    before = md.read_text(encoding="utf-8").split(JAPANESE_HEADING)[0].rstrip("\n") + "\n" if md.exists() else ""
+    write_text(md, before + JAPANESE_HEADING + markdown(results))
+
+
+#: Where the Japanese table starts in speed.md (a rerun replaces it instead of appending a copy).
+JAPANESE_HEADING = "\nStockmark test (Japanese), MiniLM against multilingual-e5-small:\n\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a crash mid-write never leaves a half-written results file."""
+    with atomic_file(path, overwrite=True) as fh:
+        fh.write(text)
 
 
 if __name__ == "__main__":

@@ -209,3 +209,18 @@ def test_a_folder_written_with_the_old_boolean_split_setting_still_loads():
 
     assert JointConfig([], ["LOC"], mode="isolated", levels=["word"], split_cjk=False).split_cjk == "none"
     assert JointConfig([], ["LOC"], mode="isolated", levels=["word"], split_cjk=True).split_cjk == "chars"
+
+
+def test_one_definition_of_unsegmented_scripts_for_writers_and_pre_split():
+    import re
+
+    from mrekit.encoder.scripts import SCRIPT_RUNS
+    from mrekit.formats._words import UNSEGMENTED, uses_spaces
+
+    assert not uses_spaces("สวัสดีครับ") and not uses_spaces("ខ្ញុំ") and not uses_spaces("東京")
+    assert not uses_spaces("ＡＢＣ")  # full-width forms come with Japanese text
+    assert uses_spaces("play muse") and uses_spaces("Ελληνικά κείμενα")
+    # Everything the runs pre-split cuts out is a script without spaces, down to Extension G.
+    for char in ("東", "あ", "ア", "ｱ", "。", "々", "\U00030000"):
+        assert re.fullmatch(SCRIPT_RUNS, char) and re.fullmatch(f"[{UNSEGMENTED}]", char)
+        assert not uses_spaces(char)

@@ -26,25 +26,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mrekit.errors import warn
+from mrekit.formats._words import UNSEGMENTED
 from mrekit.pretrained.catalog import list_encoders
 from mrekit.schema import Example
 
 logger = logging.getLogger(__name__)
 
-#: Character ranges of scripts written without spaces between words (regex class body):
-#: CJK ideographs (and their extensions and compatibility forms), kana (full- and
-#: half-width), CJK punctuation, Thai, Lao, Khmer and Myanmar.
-UNSEGMENTED = (
-    "\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uf900-\ufaff\uff66-\uff9f\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f"
-    "\U00020000-\U0002fa1f"
-)
 #: Runs of one script (regex alternatives): ideographs with the iteration marks 々〆 and the
 #: counters ヵヶ, hiragana, katakana (with ー and the half-width forms), and each CJK
 #: punctuation mark alone. Other unsegmented scripts (Thai, ...) are one script each: ``runs``
 #: leaves them whole, ``chars`` splits them.
 SCRIPT_RUNS = (
-    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\u3005\u3006\u30f5\u30f6]+"
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3005\u3006\u30f5\u30f6]+"
     "|[\u3040-\u309f]+|[\u30a0-\u30f4\u30f7-\u30ff\u31f0-\u31ff\uff66-\uff9f]+|[\u3000-\u3004\u3007-\u303f]"
 )
 #: The ways :func:`split_cjk_characters` can split (``none``: not at all).

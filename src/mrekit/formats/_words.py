@@ -19,10 +19,17 @@ from mrekit.schema import Example, Span
 # Scripts written without spaces between words (CJK ideographs, kana, fullwidth forms).
 #: Scripts written without spaces: CJK punctuation (「」。々〇), kana, CJK ideographs of the basic
 #: plane and of the supplementary planes (𠮷), compatibility ideographs, full/half-width forms.
-_NO_SPACE_SCRIPT = re.compile(
-    r"[\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-    r"\U00020000-\U0003134f]"
+#: Scripts written without spaces between words: CJK punctuation, kana, ideographs (with the
+#: supplementary planes), half-width katakana, Thai, Lao, Khmer and Myanmar. The one definition
+#: shared by the writers here and the encoder's pre-split (:mod:`mrekit.encoder.scripts`).
+UNSEGMENTED = (
+    "\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f"
+    "\U00020000-\U0003134f"
 )
+# Full-width forms (ＡＢＣ１２３, ！) are written inside Japanese text: a text holding them does not
+# use spaces either, though the pre-split leaves them to the subword model.
+_NO_SPACE_SCRIPT = re.compile(f"[{UNSEGMENTED}\uff00-\uffef]")
 _NON_SPACE = re.compile(r"\S+")
 
 
