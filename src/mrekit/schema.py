@@ -284,7 +284,7 @@ def _span_to_dict(example: Example, span: Span) -> dict[str, Any]:
         out["attrs"] = dict(span.attrs)
     if span.score is not None:
         out["score"] = span.score
-    if span.attr_scores is not None:
+    if span.attr_scores:
         out["attr_scores"] = {name: dict(values) for name, values in span.attr_scores.items()}
     return out
 

@@ -200,10 +200,34 @@ def attribute_consistency(examples: Sequence[Example]) -> dict[str, dict[str, li
     return {label: {k: sorted(v) for k, v in sorted(d.items())} for label, d in sorted(seen.items())}
 
 
-def with_attrs(span: Span, attrs: dict[str, str], scores: dict[str, dict[str, float]]) -> Span:
-    """``span`` with predicted attributes and their value probabilities."""
+def with_attrs(
+    span: Span,
+    attrs: dict[str, str],
+    scores: dict[str, dict[str, float]],
+    seen: dict[str, dict[str, list[str]]] | None = None,
+) -> Span:
+    """``span`` with predicted attributes and their value probabilities.
+
+    With ``seen`` (span label -> attributes seen with it in training), a span gets only the
+    attributes its type had in training: PHEE's argument spans get no ``event_type``, which
+    only triggers carry.
+
+    Example:
+        >>> with_attrs(Span(0, 2, "Drug"), {"event_type": "x"}, {"event_type": {"x": 1.0}}, {"Trigger": {}}).attrs
+        {}
+    """
+    if seen is not None:
+        names = seen.get(span.label, {})
+        attrs = {k: v for k, v in attrs.items() if k in names}
+        scores = {k: v for k, v in scores.items() if k in names}
     return Span(
-        span.start, span.end, span.label, attrs=attrs, surface=span.surface, score=span.score, attr_scores=scores
+        span.start,
+        span.end,
+        span.label,
+        attrs=attrs,
+        surface=span.surface,
+        score=span.score,
+        attr_scores=scores or None,
     )
 
 

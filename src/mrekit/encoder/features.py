@@ -16,6 +16,7 @@ import torch
 
 from mrekit.alignment import encode_example, without_lone_metaspace
 from mrekit.encoder.attributes import IGNORE, value_ids, warn_unseen_values
+from mrekit.encoder.pairs import PairSpace, pair_targets, pair_tensors
 from mrekit.errors import warn
 from mrekit.schema import Example
 from mrekit.tags import bio_tags
@@ -38,6 +39,7 @@ class LabelSpace:
     multi_label: bool = False
     span_attrs: dict[str, list[str]] = field(default_factory=dict)
     label_attrs: dict[str, list[str]] = field(default_factory=dict)
+    pairs: PairSpace | None = None
 
     @property
     def tags(self) -> list[str]:
@@ -67,6 +69,10 @@ class Features:
     attr_spans: list[tuple[int, int, list[int]]] | None = None
     #: Text label index -> value index per label attribute.
     label_attr_ids: dict[int, list[int]] | None = None
+    #: Aligned gold spans ``(first, last, type index)`` that relation / argument pairs point to.
+    pair_spans: list[tuple[int, int, int]] | None = None
+    #: ``relations`` / ``arguments`` -> ``(span a, span b, label index; 0 = none)`` targets.
+    pair_targets: dict[str, list[tuple[int, int, int]]] | None = None
 
 
 @dataclass
@@ -121,6 +127,9 @@ def featurize(
             enc.offsets.ids, enc.offsets.offsets, enc.offsets.real, tag_ids, label_ids, enc.offsets.truncated
         )
         _attribute_targets(feature, ex, enc.token_spans, space, label_index, unseen_values)
+        if space.pairs is not None and ex.spans:
+            span_index = {label: i for i, label in enumerate(space.span_labels)}
+            feature.pair_spans, feature.pair_targets = pair_targets(ex, enc.token_spans, space.pairs, span_index)
         out.append(feature)
     warn_unseen_values(unseen_values)
     if unseen:
@@ -217,6 +226,12 @@ def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[s
         "label_mask": label_mask,
     }
     batch.update(_attribute_tensors(items, space, width))
+    for kind, prefix in (("relations", "rel"), ("arguments", "arg")):
+        if any(f.pair_targets and f.pair_targets.get(kind) for f in items):
+            tensors = pair_tensors(
+                [f.pair_spans or [] for f in items], [(f.pair_targets or {}).get(kind, []) for f in items], real
+            )
+            batch.update({f"{prefix}_{k}": v for k, v in tensors.items()})
     return batch
 
 

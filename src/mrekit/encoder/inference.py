@@ -17,12 +17,13 @@ from mrekit.encoder.attributes import decode_values, inconsistent_attrs, pool_to
 from mrekit.encoder.features import LabelSpace, collate, featurize_texts
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import TorchBackend, transitions
+from mrekit.encoder.pairs import EVENT_TYPE, PairPrediction, predict_pairs
 from mrekit.errors import describe_text, warn
 from mrekit.formats._words import uses_spaces
 from mrekit.metrics.calibration import apply_temperature
 from mrekit.predictor import check_batch_size, check_consistency, check_texts
 from mrekit.runtime import bucketed_batches
-from mrekit.schema import Example, Span
+from mrekit.schema import Event, Example, Relation, Span
 from mrekit.tags import TagTable, extract_spans, span_scores, viterbi
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def predict_examples(
     backend = backend or TorchBackend(model)
     space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
     features = featurize_texts(texts, tokenizer, config.max_length)
-    decoder = _Decoder(config, *transitions(model), consistency == "enforce")
+    decoder = _Decoder(config, *transitions(model), consistency == "enforce", model=model)
     pad = tokenizer.pad_token_id or 0
     results: list[Example | None] = [None] * len(texts)
     for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
@@ -139,7 +140,7 @@ def _given_attributes(gold: Example, item, row: int, mask: np.ndarray, arrays, c
                     spans.append(bare)
                     continue
                 pooled = pool_token_range(arrays["span_attr_logits"], mask, [row], [token_span[0]], [token_span[1]])
-                spans.append(with_attrs(bare, *decode_values(pooled[0], config.span_attrs)))
+                spans.append(with_attrs(bare, *decode_values(pooled[0], config.span_attrs), config.attr_consistency))
             example.spans = spans
     if "label_attr_logits" in arrays:
         label_attributes(example, arrays["label_attr_logits"][row], config)
@@ -149,8 +150,12 @@ def _given_attributes(gold: Example, item, row: int, mask: np.ndarray, arrays, c
 class _Decoder:
     """Scores of a batch -> examples: Viterbi, span extraction, offsets, labels."""
 
-    def __init__(self, config: JointConfig, trans: np.ndarray, start: np.ndarray, enforce: bool) -> None:
+    def __init__(
+        self, config: JointConfig, trans: np.ndarray, start: np.ndarray, enforce: bool, model: Any = None
+    ) -> None:
         self.config = config
+        self.model = model
+        self.enforce = enforce
         self.trans, self.start = trans, start
         self.table = TagTable.from_tags(config.tags)
         self.allowed = _allowed_tags(config) if enforce else None
@@ -172,6 +177,8 @@ class _Decoder:
             offsets[row, : len(item.offsets)] = item.offsets
         kinds = self.table.kind[paths[rows, first]]
         per_row: list[list[Span]] = [[] for _ in items]
+        span_tokens: list[list[tuple[int, int, int]]] = [[] for _ in items]
+        span_type = {label: i for i, label in enumerate(self.config.span_labels)}
         found = zip(
             rows.tolist(),
             offsets[rows, first, 0].tolist(),
@@ -188,8 +195,10 @@ class _Decoder:
             span = Span(s, e, self.types[kind], score=round(score, 4))
             if pooled is not None:
                 allowed = self.allowed_values.get(span.label)
-                span = with_attrs(span, *decode_values(pooled[k], self.config.span_attrs, allowed))
+                values = decode_values(pooled[k], self.config.span_attrs, allowed)
+                span = with_attrs(span, *values, self.config.attr_consistency)
             per_row[row].append(span)
+            span_tokens[row].append((int(first[k]), int(last[k]) + 1, span_type[span.label]))
         word_level = "word" in self.config.levels
         if not self.config.multi_label:  # calibrated text probabilities (mrekit calibrate); same argmax
             text_probs = apply_temperature(text_probs, self.config.temperature)
@@ -205,7 +214,44 @@ class _Decoder:
             if "label_attr_logits" in arrays:
                 label_attributes(example, arrays["label_attr_logits"][row], self.config)
             out.append(example)
+        if "token_states" in arrays and self.model is not None:
+            add_relations_and_events(out, self.model, arrays, span_tokens, mask, enforce=self.enforce)
         return out
+
+
+def add_relations_and_events(
+    examples: list[Example], model: JointModel, arrays, span_tokens, mask: np.ndarray, *, enforce: bool
+) -> None:
+    """Relations between the predicted spans, and an event per predicted trigger span with its arguments.
+
+    A relation (or argument) whose span types were never seen with its label in training is
+    listed in ``meta["inconsistent_relations"]`` (``meta["inconsistent_arguments"]``: event and
+    argument index); ``enforce`` forbids it instead.
+    """
+    config = model.config
+    for pred in predict_pairs(model, arrays, span_tokens, mask, "relations", enforce=enforce):
+        example = examples[pred.row]
+        example.relations.append(Relation(pred.first, pred.second, pred.label, score=pred.score))
+        if not pred.consistent:
+            example.meta.setdefault("inconsistent_relations", []).append(len(example.relations) - 1)
+    if not config.trigger_labels:
+        return
+    arguments: dict[tuple[int, int], list[PairPrediction]] = {}
+    for pred in predict_pairs(model, arrays, span_tokens, mask, "arguments", enforce=enforce):
+        arguments.setdefault((pred.row, pred.first), []).append(pred)
+    triggers = set(config.trigger_labels)
+    for row, example in enumerate(examples):
+        for index, span in enumerate(example.spans or []):
+            if span.label not in triggers:
+                continue
+            kind = span.attrs.pop(EVENT_TYPE, None) or (example.labels[0] if example.labels else span.label)
+            if span.attr_scores:
+                span.attr_scores.pop(EVENT_TYPE, None)
+            found = sorted(arguments.get((row, index), []), key=lambda p: p.second)
+            example.events.append(Event(index, kind, tuple((p.label, p.second) for p in found)))
+            odd = [k for k, p in enumerate(found) if not p.consistent]
+            if odd:
+                example.meta.setdefault("inconsistent_arguments", []).extend([len(example.events) - 1, k] for k in odd)
 
 
 def label_attributes(example: Example, logits: np.ndarray, config: JointConfig) -> None:

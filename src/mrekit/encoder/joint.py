@@ -39,6 +39,7 @@ from torch import nn
 from mrekit.encoder.attributes import group_softmax, grouped_loss, pool_spans
 from mrekit.encoder.features import IGNORE
 from mrekit.encoder.heads import CRF, TagHead, TextHead, masked_mean
+from mrekit.encoder.pairs import PairHead
 from mrekit.errors import MrekitError
 from mrekit.tags import bio_tags, bio_transitions
 
@@ -70,6 +71,12 @@ class JointConfig:
         label_attrs: Text-label attribute name -> values.
         attr_consistency: Span label -> attribute -> values seen with it in training.
         attr_weight: Loss weight of the attribute heads.
+        relation_labels: Relation labels (empty: no relation head).
+        role_labels: Event argument roles (empty: no argument head).
+        trigger_labels: Span labels that are event triggers.
+        relation_types: Relation -> ``[head label, tail label]`` pairs seen in training.
+        role_types: Role -> ``[trigger label, argument label]`` pairs seen in training.
+        pair_weight: Loss weight of the relation and argument heads.
     """
 
     text_labels: list[str]
@@ -90,6 +97,12 @@ class JointConfig:
     label_attrs: dict[str, list[str]] = field(default_factory=dict)
     attr_consistency: dict[str, dict[str, list[str]]] | None = None
     attr_weight: float = 1.0
+    relation_labels: list[str] = field(default_factory=list)
+    role_labels: list[str] = field(default_factory=list)
+    trigger_labels: list[str] = field(default_factory=list)
+    relation_types: dict[str, list[list[str]]] = field(default_factory=dict)
+    role_types: dict[str, list[list[str]]] = field(default_factory=dict)
+    pair_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.split_cjk, bool):  # folders written while the setting was on/off
@@ -129,7 +142,14 @@ class JointConfig:
             names.append("span_attr_logits")
         if self.label_attr_width:
             names.append("label_attr_logits")
+        if self.has_pairs:
+            names += ["token_states", "pair_context"]
         return tuple(names)
+
+    @property
+    def has_pairs(self) -> bool:
+        """Whether the model has a relation or an event-argument head."""
+        return "word" in self.levels and bool(self.relation_labels or self.role_labels)
 
 
 class JointModel(nn.Module):
@@ -162,6 +182,16 @@ class JointModel(nn.Module):
         # Attribute heads: the span one reads [token; context], the label one the text head's input.
         self.span_attr_head = TagHead(hidden, n_attr, extra=hidden, dropout=config.dropout) if n_attr else None
         self.label_attr_head = TextHead(text_in, n_labels * n_label_attr, config.dropout) if n_label_attr else None
+        n_types = len(config.span_labels)
+        pairs = config.has_pairs
+        self.relation_head = (
+            PairHead(hidden, n_types, len(config.relation_labels), config.dropout)
+            if pairs and config.relation_labels
+            else None
+        )
+        self.argument_head = (
+            PairHead(hidden, n_types, len(config.role_labels), config.dropout) if pairs and config.role_labels else None
+        )
         self.crf = CRF(config.tags) if config.use_crf else None
         trans, start = (torch.from_numpy(a) for a in bio_transitions(config.tags))
         self.register_buffer("bio_trans", trans, persistent=False)
@@ -189,6 +219,8 @@ class JointModel(nn.Module):
                 out["span_attr_logits"] = self.span_attr_head(word_states, word_states[:, 0])
             if self.label_attr_head is not None:
                 out["label_attr_logits"] = self._label_attrs(base)
+            if self.config.has_pairs:
+                out["token_states"], out["pair_context"] = word_states, word_states[:, 0]
         if "tag_ids" in batch:
             out.update(self._losses(out, batch))
         return out
@@ -217,7 +249,14 @@ class JointModel(nn.Module):
             out["span_attr_logits"] = self.span_attr_head(states, label_context)
         if self.label_attr_head is not None:
             out["label_attr_logits"] = self._label_attrs(text_in)
+        if self.config.has_pairs:  # text -> relations and arguments: the predicted text label
+            out["token_states"], out["pair_context"] = states, label_context
         return out
+
+    def pair_logits(self, kind: str, out: dict[str, torch.Tensor], pairs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of ``none`` + labels for ``kind`` (``relations`` or ``arguments``) over the given pairs."""
+        head = self.relation_head if kind == "relations" else self.argument_head
+        return head(out["token_states"], out["pair_context"], pairs)
 
     def _label_attrs(self, text_in: torch.Tensor) -> torch.Tensor:
         logits = self.label_attr_head(text_in)
@@ -234,12 +273,28 @@ class JointModel(nn.Module):
                     out["first_tag_logits"], batch, crf=False
                 )
         attr_loss = self._attr_losses(out, batch) if "attr_span_ids" in batch or "label_attr_ids" in batch else zero
+        pair_loss = self._pair_losses(out, batch)
         return {
-            "loss": text_loss + word_loss + self.config.attr_weight * attr_loss,
+            "loss": text_loss + word_loss + self.config.attr_weight * attr_loss + self.config.pair_weight * pair_loss,
             "text_loss": text_loss.detach(),
             "word_loss": word_loss.detach(),
             "attr_loss": attr_loss.detach(),
+            "pair_loss": pair_loss.detach(),
         }
+
+    def _pair_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy over the gold spans' candidate pairs (``none`` for unrelated ones)."""
+        loss = out["tag_logits"].sum() * 0.0
+        for kind, prefix, head in (("relations", "rel", self.relation_head), ("arguments", "arg", self.argument_head)):
+            if head is None or f"{prefix}_labels" not in batch:
+                continue
+            labels = batch[f"{prefix}_labels"]
+            if not (labels != IGNORE).any():
+                continue
+            pairs = {k: batch[f"{prefix}_{k}"] for k in ("head", "tail", "between", "types")}
+            logits = self.pair_logits(kind, out, pairs)
+            loss = loss + F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE)
+        return loss
 
     def _attr_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Span attributes pooled over gold spans' tokens; label attributes of gold labels."""
@@ -283,5 +338,6 @@ class JointModel(nn.Module):
         text_probs = text_logits.sigmoid() if self.config.multi_label else text_logits.softmax(dim=-1)
         tags = out["tag_logits"]
         result = [text_probs, tags if self.crf is not None else tags.log_softmax(dim=-1)]
-        result += [out[name] for name in ("span_attr_logits", "label_attr_logits") if name in self.config.outputs]
+        extra = ("span_attr_logits", "label_attr_logits", "token_states", "pair_context")
+        result += [out[name] for name in extra if name in self.config.outputs]
         return tuple(result)

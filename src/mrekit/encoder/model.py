@@ -24,6 +24,7 @@ from mrekit.encoder.features import LabelSpace
 from mrekit.encoder.inference import predict_attributes, predict_examples
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import choose_backend, export_onnx
+from mrekit.encoder.pairs import PairSpace, with_event_types
 from mrekit.encoder.scripts import (
     SPLITS,
     choose_encoder,
@@ -199,6 +200,8 @@ class MREModel(Predictor):
         )
         if frozen:
             embeddings.requires_grad_(False)
+        pairs = PairSpace.from_examples(train)
+        train = with_event_types(train)  # a trigger's event type is learnt as its span attribute
         space = LabelSpace.from_examples(train)
         attributes = AttributeSpace.from_examples(train)
         config = JointConfig(
@@ -215,6 +218,11 @@ class MREModel(Predictor):
             span_attrs=attributes.span_attrs,
             label_attrs=attributes.label_attrs,
             attr_consistency=attribute_consistency(train) or None,
+            relation_labels=pairs.relation_labels,
+            role_labels=pairs.role_labels,
+            trigger_labels=pairs.trigger_labels,
+            relation_types=pairs.relation_types,
+            role_types=pairs.role_types,
         )
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))

@@ -116,6 +116,7 @@ def export_onnx(model: JointModel, folder: str | Path, *, quantize: bool = False
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     axes.update({"text_probs": {0: "batch"}, "tag_scores": {0: "batch", 1: "tokens"}})
     axes.update({"span_attr_logits": {0: "batch", 1: "tokens"}, "label_attr_logits": {0: "batch"}})
+    axes.update({"token_states": {0: "batch", 1: "tokens"}, "pair_context": {0: "batch"}})
     axes = {name: value for name, value in axes.items() if name in INPUTS or name in model.config.outputs}
     written = []
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=folder)

@@ -19,6 +19,7 @@ from mrekit.encoder.checks import alignment_line, alignment_summary, model_level
 from mrekit.encoder.features import Features, LabelSpace, collate, featurize
 from mrekit.encoder.inference import predict_examples
 from mrekit.encoder.joint import JointModel
+from mrekit.encoder.pairs import PairSpace
 from mrekit.encoder.serialization import save_model
 from mrekit.metrics import evaluate
 from mrekit.schema import Example
@@ -51,8 +52,17 @@ class EncoderHooks:
         self.tokenizer = tokenizer
         self.args = args
         config = model.config
+        pairs = None
+        if config.has_pairs:
+            pairs = PairSpace(
+                config.relation_labels,
+                config.role_labels,
+                config.trigger_labels,
+                config.relation_types,
+                config.role_types,
+            )
         self.space = LabelSpace(
-            config.text_labels, config.span_labels, config.multi_label, config.span_attrs, config.label_attrs
+            config.text_labels, config.span_labels, config.multi_label, config.span_attrs, config.label_attrs, pairs
         )
         self.features: list[Features] = []
         self.data: dict[str, Any] = {}
@@ -123,8 +133,9 @@ class EncoderHooks:
             key: settings.pop(name)
             for key, name in (("text", "text_labels"), ("spans", "span_labels"), ("multi_label", "multi_label"))
         }
-        for derived in ("thresholds", "consistency", "attr_consistency"):  # tuned on dev, or read off the training data
-            settings.pop(derived, None)
+        derived = ("thresholds", "consistency", "attr_consistency", "relation_types", "role_types")
+        for derived_key in derived:  # tuned on dev, or read off the training data
+            settings.pop(derived_key, None)
         return run_fingerprint(
             arguments=self.args.to_dict(),
             model=settings,
