@@ -67,6 +67,24 @@ def test_polarity_verdicts_and_isolated_frames_keep_attributes():
     assert "text_to_span_attrs" not in verdicts(plain, {"mre": [plain], "word_only": [plain]}, n_resamples=50)
 
 
+def test_relation_and_event_verdicts():
+    from mrekit.schema import Event, Relation
+
+    def sentence(i: int, with_structures: bool) -> Example:
+        spans = [Span(0, 2, "Drug"), Span(3, 5, "Effect")]
+        relations = [Relation(0, 1, "causes")] if with_structures else []
+        events = [Event(0, "Adverse_event", (("Effect", 1),))] if with_structures else []
+        return Example(f"d{i} e{i}", labels=["ADE"], spans=spans, relations=relations, events=events)
+
+    gold = [sentence(i, True) for i in range(30)]
+    half = [sentence(i, i % 2 == 0) for i in range(30)]  # 15 of 30 relations and arguments found
+    out = verdicts(gold, {"mre": [gold], "word_only": [half]}, n_resamples=200)
+    # alone: P = 1, R = 0.5, F1 = 2/3; jointly F1 = 1
+    assert out["text_to_relations"]["effect"] == pytest.approx(1 - 2 / 3)
+    assert out["text_to_events"]["metric"] == "event_argument_f1"
+    assert out["text_to_events"]["effect"] == pytest.approx(1 - 2 / 3)
+
+
 def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder):
     from mrekit.formats import bio, jsonl
 

@@ -29,6 +29,8 @@ REPORTED = (
     "pair_f1",
     "span_attr_f1",
     "label_attr_f1",
+    "relation_f1",
+    "event_argument_f1",
     "frame_accuracy",
 )
 DIRECTIONS = {
@@ -37,6 +39,9 @@ DIRECTIONS = {
     # With attributes (ABSA polarity): does the other level help the polarity of this one?
     "word_to_label_attrs": ("text_only", "label_attr_f1", "label+attribute F1 of {joint} vs text_only"),
     "text_to_span_attrs": ("word_only", "span_attr_f1", "span+attribute F1 of {joint} vs word_only"),
+    # With relations / events (ADE, PHEE): does the text label help the structures?
+    "text_to_relations": ("word_only", "relation_f1", "relation F1 of {joint} vs word_only"),
+    "text_to_events": ("word_only", "event_argument_f1", "event argument F1 of {joint} vs word_only"),
 }
 
 
@@ -86,7 +91,7 @@ def _predicted_metrics(per_seed: Sequence[Sequence[Example]]) -> list[str]:
     has_text = any(p.labels for preds in per_seed for p in preds)
     has_word = any(p.spans is not None for preds in per_seed for p in preds)
     keep = {"text_accuracy", "text_micro_f1", "text_macro_f1"} if has_text else set()
-    keep |= {"span_f1", "pair_f1", "span_attr_f1"} if has_word else set()
+    keep |= {"span_f1", "pair_f1", "span_attr_f1", "relation_f1", "event_argument_f1"} if has_word else set()
     keep |= {"label_attr_f1"} if has_text else set()
     keep |= {"frame_accuracy"} if has_text and has_word else set()
     return [m for m in REPORTED if m in keep]
