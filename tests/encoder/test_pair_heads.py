@@ -197,3 +197,17 @@ def test_texts_without_structures_train_and_keep_two_outputs(data, tmp_path):
     )
     assert model.model_.config.outputs == ("text_probs", "tag_scores")
     assert model.model_.relation_head is None and model.predict(["Ann works for Acme ."])[0].relations == []
+
+
+def test_wrong_predicted_spans_become_none_pairs():
+    from mrekit.encoder.pairs import predicted_span_negatives
+
+    tags = ["O", "B-Org", "I-Org", "B-Peop", "I-Peop"]
+    # tokens: [CLS] Ann works for Acme Inc [SEP]; gold Peop 1-2 and Org 4-6; predicted Peop 1-2 and Org 4-5
+    path = [0, 3, 0, 0, 1, 0, 0]
+    logits = torch.nn.functional.one_hot(torch.tensor([path]), 5).float()
+    real = torch.tensor([[0, 1, 1, 1, 1, 1, 0]], dtype=torch.bool)
+    gold = torch.tensor([[[1, 2, 1], [4, 6, 0]]])
+    spans, pairs = predicted_span_negatives(logits, real, gold, tags, ["Org", "Peop"], "relations", set())
+    assert spans == [[(1, 2, 1), (4, 6, 0), (4, 5, 0)]]  # the right Peop is gold; the short Org is extra
+    assert pairs == [[(0, 2, 0), (1, 2, 0), (2, 0, 0), (2, 1, 0)]]

@@ -232,6 +232,13 @@ def collate(items: Sequence[Features], space: LabelSpace, pad_id: int) -> dict[s
                 [f.pair_spans or [] for f in items], [(f.pair_targets or {}).get(kind, []) for f in items], real
             )
             batch.update({f"{prefix}_{k}": v for k, v in tensors.items()})
+    if any(f.pair_spans for f in items):
+        most = max(len(f.pair_spans or []) for f in items)
+        spans = torch.full((len(items), most, 3), -1, dtype=torch.long)
+        for row, f in enumerate(items):
+            if f.pair_spans:
+                spans[row, : len(f.pair_spans)] = torch.tensor(f.pair_spans)
+        batch["pair_spans"] = spans
     return batch
 
 

@@ -39,7 +39,7 @@ from torch import nn
 from mrekit.encoder.attributes import group_softmax, grouped_loss, pool_spans
 from mrekit.encoder.features import IGNORE
 from mrekit.encoder.heads import CRF, TagHead, TextHead, masked_mean
-from mrekit.encoder.pairs import PairHead
+from mrekit.encoder.pairs import PairHead, pair_tensors, predicted_span_negatives
 from mrekit.errors import MrekitError
 from mrekit.tags import bio_tags, bio_transitions
 
@@ -292,8 +292,24 @@ class JointModel(nn.Module):
             if not (labels != IGNORE).any():
                 continue
             pairs = {k: batch[f"{prefix}_{k}"] for k in ("head", "tail", "between", "types")}
-            logits = self.pair_logits(kind, out, pairs)
-            loss = loss + F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE)
+            logits = self.pair_logits(kind, out, pairs).reshape(-1, head.mlp[-1].out_features)
+            labels = labels.reshape(-1)
+            if self.training and "pair_spans" in batch:  # the model's own wrong spans, as "none"
+                spans, wrong = predicted_span_negatives(
+                    out["tag_logits"],
+                    batch["real_mask"],
+                    batch["pair_spans"],
+                    self.config.tags,
+                    self.config.span_labels,
+                    kind,
+                    set(self.config.trigger_labels),
+                )
+                if any(wrong):
+                    extra = pair_tensors(spans, wrong, batch["real_mask"].cpu())
+                    extra = {k: v.to(logits.device) for k, v in extra.items()}
+                    more = self.pair_logits(kind, out, extra).reshape(-1, logits.size(-1))
+                    logits, labels = torch.cat([logits, more]), torch.cat([labels, extra["labels"].reshape(-1)])
+            loss = loss + F.cross_entropy(logits, labels, ignore_index=IGNORE)
         return loss
 
     def _attr_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -15,8 +15,10 @@ tokens between them (the local context, as in SpERT), an embedding of each span'
 and the text-level context (the text representation, or in ``mre`` the embedded
 predicted text-label distribution), and scores ``none`` plus every label with a softmax.
 It is trained on all ordered pairs of the gold spans (``none`` for unrelated pairs) and
-runs after the encoder, on the token states that every backend returns (the ONNX graph
-outputs them), so it decodes the spans that were actually predicted. Written here
+on pairs with the spans the tagger currently gets wrong (``none``: see
+:func:`predicted_span_negatives`), and runs after the encoder, on the token states that
+every backend returns (the ONNX graph outputs them), so it decodes the spans that were
+actually predicted. Written here
 because no library pairs character-offset spans decoded by our tagger.
 """
 
@@ -31,6 +33,7 @@ from torch import nn
 
 from mrekit.encoder.attributes import IGNORE
 from mrekit.schema import Example, Span
+from mrekit.tags import TagTable, extract_spans
 
 #: The span attribute that carries a trigger's event type while training and decoding.
 EVENT_TYPE = "event_type"
@@ -297,3 +300,59 @@ def predict_pairs(
                 PairPrediction(row, a, b, labels[best - 1], round(float(probs[row, k, best]), 4), bool(ok[best]))
             )
     return out
+
+
+#: At most this many extra ``none`` pairs per text from the model's own wrong spans.
+MAX_PREDICTED_PAIRS = 40
+
+
+def predicted_span_negatives(
+    tag_logits: torch.Tensor,
+    real: torch.Tensor,
+    gold: torch.Tensor,
+    tags: list[str],
+    span_labels: list[str],
+    kind: str,
+    triggers: set[str],
+) -> tuple[list[list[tuple[int, int, int]]], list[list[tuple[int, int, int]]]]:
+    """``none`` pairs that involve the spans the tagger currently predicts wrongly.
+
+    At prediction time the pair heads see the tagger's spans, not the gold ones; training on
+    the model's own wrong spans (as ``none``) teaches them to reject a pair whose span has
+    the wrong boundaries or type.
+
+    Args:
+        tag_logits: ``(B, T, tags)`` scores of the final tag head.
+        real: ``(B, T)`` real-token mask.
+        gold: ``(B, S, 3)`` gold spans ``(first, last exclusive, type index)``, ``-1`` padded.
+        tags: The BIO tags; span_labels: the span types (type index order).
+        kind: ``relations`` or ``arguments``; triggers: trigger span labels.
+
+    Returns:
+        Per text, its spans (gold first, then the wrong predicted ones) and ``(a, b, 0)`` pairs.
+    """
+    table = TagTable.from_tags(tags)
+    paths = tag_logits.detach().argmax(-1).cpu().numpy()
+    mask = real.detach().cpu().numpy().astype(bool)
+    rows, first, last = extract_spans(paths, mask, table)
+    kinds = table.kind[paths[rows, first]]
+    index = {label: i for i, label in enumerate(span_labels)}
+    type_of = [index.get(tag[2:], 0) for tag in tags]
+    gold_rows = gold.cpu().numpy()
+    spans_out: list[list[tuple[int, int, int]]] = []
+    pairs_out: list[list[tuple[int, int, int]]] = []
+    for row in range(paths.shape[0]):
+        spans = [tuple(int(v) for v in s) for s in gold_rows[row] if s[0] >= 0]
+        known = set(spans)
+        extra = []
+        for r, f, la, k in zip(rows, first, last, kinds, strict=True):
+            span = (int(f), int(la) + 1, type_of[int(k)])
+            if r == row and span not in known:
+                extra.append(span)
+        spans = spans + extra
+        labels = [span_labels[t] for _, _, t in spans]
+        wrong = set(range(len(spans) - len(extra), len(spans)))
+        pairs = [(a, b, 0) for a, b in candidate_pairs(labels, kind, triggers) if a in wrong or b in wrong]
+        spans_out.append(spans)
+        pairs_out.append(pairs[:MAX_PREDICTED_PAIRS])
+    return spans_out, pairs_out
