@@ -250,6 +250,27 @@ def test_existing_metrics_do_not_change_with_attributes() -> None:
     strip = [Example(e.text, labels=e.labels, spans=[Span(s.start, s.end, s.label) for s in e.spans]) for e in gold]
     plain = [Example(e.text, labels=e.labels, spans=[Span(s.start, s.end, s.label) for s in e.spans]) for e in pred]
     with_attrs, without = evaluate(gold, pred, bootstrap=100), evaluate(strip, plain, bootstrap=100)
-    for name in set(METRIC_KEYS) - {*SPAN_KEYS, *LABEL_KEYS}:
+    # Frame accuracy asks for everything the gold annotates, attributes included (see below).
+    for name in set(METRIC_KEYS) - {*SPAN_KEYS, *LABEL_KEYS, "frame_accuracy"}:
         assert with_attrs[name] == without[name], name
         assert with_attrs["ci"].get(name) == without["ci"].get(name), name
+
+
+def test_frame_accuracy_needs_the_attributes_when_the_gold_has_them() -> None:
+    gold, pred = corpus()
+
+    def polarities(example: Example) -> tuple:
+        spans = sorted((s.start, s.end, s.label, s.attrs.get("polarity")) for s in example.spans)
+        return tuple(spans), {label: example.label_attrs[label]["polarity"] for label in example.labels}
+
+    def plain(example: Example) -> tuple:
+        return sorted(s.key for s in example.spans), set(example.labels)
+
+    # An oracle by direct comparison: labels, spans, span and label polarities all equal.
+    right = [plain(g) == plain(p) and polarities(g) == polarities(p) for g, p in zip(gold, pred, strict=True)]
+    loose = [plain(g) == plain(p) for g, p in zip(gold, pred, strict=True)]
+    scores = evaluate(gold, pred, bootstrap=0)
+    assert scores["frame_accuracy"] == sum(right) / len(right) < sum(loose) / len(loose)
+    strip = [Example(e.text, labels=e.labels, spans=[Span(s.start, s.end, s.label) for s in e.spans]) for e in gold]
+    bare = [Example(e.text, labels=e.labels, spans=[Span(s.start, s.end, s.label) for s in e.spans]) for e in pred]
+    assert evaluate(strip, bare, bootstrap=0)["frame_accuracy"] == sum(loose) / len(loose)

@@ -19,10 +19,20 @@ KEYS = {
     "pair_recall",
     "pair_f1",
     "frame_accuracy",
-    "relation_f1",
-    "event_trigger_f1",
-    "event_argument_f1",
 }
+STRUCTURE_KEYS = {
+    "relation_f1",
+    "relation_boundary_f1",
+    "relation_f1_macro",
+    "relation_boundary_f1_macro",
+    "event_trigger_id_f1",
+    "event_trigger_f1",
+    "event_argument_id_f1",
+    "event_argument_f1",
+    "event_main_argument_id_f1",
+    "event_main_argument_f1",
+}
+KEYS |= STRUCTURE_KEYS
 ATTR_KEYS = {
     "span_attr_precision",
     "span_attr_recall",
@@ -52,12 +62,11 @@ def test_keys_of_a_text_and_word_level_corpus() -> None:
     assert scores["text_accuracy"] == 0.5 and scores["text_micro_f1"] == 0.5
     assert scores["text_macro_f1"] == pytest.approx(1 / 3, abs=1e-15)
     assert scores["span_f1"] == 1.0 and scores["pair_f1"] == 1.0 and scores["frame_accuracy"] == 0.5
-    assert scores["relation_f1"] is None and scores["event_trigger_f1"] is None
-    assert scores["event_argument_f1"] is None
+    assert all(scores[k] is None for k in STRUCTURE_KEYS)  # no relations or events in gold
     assert scores["per_label"]["text"]["music"] == {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}
     assert scores["per_label"]["spans"]["artist"]["support"] == 1
     assert all(scores[k] is None for k in ATTR_KEYS)  # no attributes in gold
-    assert set(scores["ci"]) == KEYS - ATTR_KEYS - {"relation_f1", "event_trigger_f1", "event_argument_f1"}
+    assert set(scores["ci"]) == KEYS - ATTR_KEYS - STRUCTURE_KEYS
     assert all(isinstance(v, list) and len(v) == 2 for v in scores["ci"].values())
 
 

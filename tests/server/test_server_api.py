@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import mrekit  # noqa: E402
 from mrekit.encoder.model import MREModel  # noqa: E402
-from mrekit.schema import Example, Span  # noqa: E402
+from mrekit.schema import Event, Example, Relation, Span  # noqa: E402
 from mrekit.server.app import STATIC, create_app  # noqa: E402
 from mrekit.server.schemas import ExtractResult  # noqa: E402
 from mrekit.trainer import TrainingArguments  # noqa: E402
@@ -186,6 +186,73 @@ def test_openapi_documents_the_attribute_fields():
     assert {"labels", "label_scores", "label_attrs", "label_attr_scores", "spans"} <= set(result)
     assert "polarity" in span["attrs"]["description"] and "probability" in span["attr_scores"]["description"]
     assert schemas["SpanResult"]["examples"][0]["attrs"] == {"polarity": "negative"}
+
+
+# --- relations and events --------------------------------------------------------------------
+
+
+RE_TEXT = "John Smith, a director at Acme Corp, took aspirin and developed a rash."
+
+
+def structures_prediction(text: str) -> Example:
+    def span(surface: str, label: str) -> Span:
+        start = text.index(surface)
+        return Span(start, start + len(surface), label, score=0.9)
+
+    return Example(
+        text,
+        id="doc-7",
+        spans=[span("John Smith", "Peop"), span("Acme Corp", "Org"), span("aspirin", "Drug"),
+               span("developed", "Trigger"), span("rash", "Effect")],
+        relations=[Relation(0, 1, "Work_For", score=0.91), Relation(2, 4, "Adverse_Effect")],
+        events=[Event(3, "Adverse_event", (("Subject", 0), ("Treatment", 2))), Event(3, "Potential_therapeutic_event")],
+        meta={"inconsistent_relations": [1], "inconsistent_arguments": [[0, 1]]},
+    )  # fmt: skip
+
+
+class StructuresModel:
+    def predict(self, texts: list[str]) -> list[Example]:
+        return [structures_prediction(t) for t in texts]
+
+
+def test_relations_and_events_are_in_the_json_and_the_schema():
+    with TestClient(create_app(StructuresModel()), base_url=LOCAL) as c:
+        doc = c.post("/v1/extract", json={"text": RE_TEXT}).json()
+        batch = c.post("/v1/extract", json={"texts": [RE_TEXT]}).json()
+    assert doc == structures_prediction(RE_TEXT).to_dict() and batch["results"] == [doc]
+    assert doc["id"] == "doc-7"
+    assert doc["relations"] == [
+        {"head": 0, "tail": 1, "label": "Work_For", "score": 0.91},
+        {"head": 2, "tail": 4, "label": "Adverse_Effect"},  # no score: none sent
+    ]
+    assert doc["events"] == [
+        {"trigger": 3, "type": "Adverse_event", "args": [["Subject", 0], ["Treatment", 2]]},
+        {"trigger": 3, "type": "Potential_therapeutic_event", "args": []},
+    ]
+    assert doc["meta"] == {"inconsistent_relations": [1], "inconsistent_arguments": [[0, 1]]}
+    # the documented response model holds every field the server sends, and adds none
+    validated = ExtractResult.model_validate(doc)
+    assert validated.model_dump(mode="json", exclude_unset=True) == doc
+    assert validated.events[0].args == [("Subject", 0), ("Treatment", 2)]
+    assert validated.relations[1].score is None
+    # texts without relations or events: the fields stay omitted
+    plain = ExtractResult.model_validate({"text": "hi", "spans": []})
+    assert plain.model_dump(mode="json", exclude_unset=True) == {"text": "hi", "spans": []}
+
+
+def test_openapi_documents_relations_and_events():
+    with TestClient(create_app(StructuresModel()), base_url=LOCAL) as c:
+        schemas = c.get("/openapi.json").json()["components"]["schemas"]
+    result = schemas["ExtractResult"]["properties"]
+    assert {"id", "relations", "events", "meta"} <= set(result)
+    assert result["relations"]["items"] == {"$ref": "#/components/schemas/RelationResult"}
+    assert result["events"]["items"] == {"$ref": "#/components/schemas/EventResult"}
+    assert "inconsistent_arguments" in result["meta"]["description"]
+    relation, event = schemas["RelationResult"], schemas["EventResult"]
+    assert set(relation["required"]) == {"head", "tail", "label"}
+    assert all(relation["properties"][name].get("description") for name in ("head", "tail", "label", "score"))
+    assert set(event["required"]) == {"trigger", "type"} and "role" in event["properties"]["args"]["description"]
+    assert event["examples"][0]["args"] == [["Subject", 0], ["Treatment", 3]]
 
 
 # --- request errors --------------------------------------------------------------------------

@@ -13,7 +13,13 @@ Conventions shared by every metric:
   no predictions give precision 0, and no gold and no predicted items give
   F1 0;
 * a level the gold does not annotate (no text labels, ``spans=None``) is
-  skipped per example, and its metrics are ``None`` when no example has it.
+  skipped per example, and its metrics are ``None`` when no example has it;
+* relations are scored as SpERT scores them (strict and boundary, micro and
+  macro; entity F1 is ``span_f1``), events as PHEE does (trigger and argument
+  identification and classification, main arguments apart), and frame
+  accuracy asks for everything the gold annotates at once (labels, spans,
+  attributes, relations, events); exact definitions and sources in
+  :mod:`mrekit.metrics.structure` and :mod:`mrekit.metrics.joint`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from mrekit.metrics._prf import PRF
 from mrekit.metrics.attributes import attribute_scores
 from mrekit.metrics.bootstrap import PairedBootstrap, bootstrap_ci, bootstrap_distribution, paired_bootstrap
 from mrekit.metrics.evaluation import evaluate
-from mrekit.metrics.joint import frame_accuracy, is_frame_correct
+from mrekit.metrics.joint import FrameLevels, frame_accuracy, frame_levels, is_frame_correct
 from mrekit.metrics.match import match_predictions
 from mrekit.metrics.significance import McNemar, example_correctness, mcnemar, mcnemar_exact, mcnemar_test
 from mrekit.metrics.spans import span_scores
@@ -35,6 +41,7 @@ __all__ = [
     "METRIC_KEYS",
     "PRF",
     "CountTable",
+    "FrameLevels",
     "McNemar",
     "PairedBootstrap",
     "attribute_scores",
@@ -44,6 +51,7 @@ __all__ = [
     "evaluate",
     "example_correctness",
     "frame_accuracy",
+    "frame_levels",
     "is_frame_correct",
     "match_predictions",
     "mcnemar",

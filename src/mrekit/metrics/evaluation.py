@@ -29,13 +29,21 @@ def evaluate(
         ``span_attr_precision``, ``span_attr_recall``, ``span_attr_f1``,
         ``span_attr_accuracy``, ``span_attr_macro_f1``, ``label_attr_f1``,
         ``label_attr_accuracy`` (see :mod:`mrekit.metrics.attributes`),
-        ``frame_accuracy``, ``relation_f1``, ``event_trigger_f1`` and
-        ``event_argument_f1`` (each a fraction in [0, 1], or ``None`` when the
-        gold does not annotate its level); ``n_examples``; ``per_label``
-        (``{"text": {label: {precision, recall, f1, support}}, "spans": {...},
-        "span_attrs": {...}}``, the last per span attribute class); and, when
-        ``bootstrap > 0``, ``ci`` (metric -> ``[low, high]`` for every metric
-        that is not ``None``).
+        ``frame_accuracy`` (everything the gold annotates right at once, see
+        :mod:`mrekit.metrics.joint`), the relation metrics ``relation_f1``
+        (strict micro), ``relation_boundary_f1``, ``relation_f1_macro`` and
+        ``relation_boundary_f1_macro`` (SpERT's; its entity F1 is
+        ``span_f1``), and the event metrics ``event_trigger_id_f1``,
+        ``event_trigger_f1``, ``event_argument_id_f1``, ``event_argument_f1``,
+        ``event_main_argument_id_f1`` and ``event_main_argument_f1`` (PHEE's;
+        see :mod:`mrekit.metrics.structure`), in the order of
+        :data:`~mrekit.metrics.METRIC_KEYS`, each a fraction in [0, 1], or
+        ``None`` when the gold does not annotate its level; ``n_examples``;
+        ``per_label`` (``{"text": {label: {precision, recall, f1, support}},
+        "spans": {...}, "span_attrs": {...}}``, the last per span attribute
+        class, plus ``"relations"`` per relation type when the gold annotates
+        relations); and, when ``bootstrap > 0``, ``ci`` (metric -> ``[low,
+        high]`` for every metric that is not ``None``).
 
     Raises:
         MrekitError: ``E160`` when gold and predictions do not match.

@@ -97,7 +97,8 @@ def example_correctness(gold: Sequence[Example], pred: Sequence[Example], *, lev
     Args:
         gold: Reference examples.
         pred: Predictions, matched with :func:`match_predictions`.
-        level: ``"text"`` (label set), ``"spans"`` (span multiset) or ``"frame"`` (both).
+        level: ``"text"`` (label set), ``"spans"`` (span multiset) or ``"frame"`` (the whole
+            frame, see :mod:`mrekit.metrics.joint`).
 
     Returns:
         A boolean array over the gold examples that annotate the level, in gold order.

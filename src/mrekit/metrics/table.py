@@ -18,11 +18,14 @@ from mrekit.metrics.attributes import attr_counts, attr_metrics, attr_per_value,
 from mrekit.metrics.joint import frame_counts, frame_metrics
 from mrekit.metrics.match import Pair
 from mrekit.metrics.spans import span_counts, span_labels, span_metrics, span_per_label
-from mrekit.metrics.structure import structure_counts, structure_metrics
+from mrekit.metrics.structure import relation_labels, relation_per_type, structure_counts, structure_metrics
 from mrekit.metrics.text import text_counts, text_labels, text_metrics, text_per_label
 
 #: Each corpus metric and the count column saying how many examples it scores.
 #: A metric is undefined (``None``, or NaN in a resample) when that count is 0.
+#: Definitions: :mod:`mrekit.metrics.text`, :mod:`~mrekit.metrics.spans` (``span_f1`` is also
+#: SpERT's entity F1), :mod:`~mrekit.metrics.attributes`, :mod:`~mrekit.metrics.joint` and
+#: :mod:`~mrekit.metrics.structure` (relations as SpERT scores them, events as PHEE does).
 METRIC_LEVELS: dict[str, str] = {
     "text_accuracy": "text_n",
     "text_micro_f1": "text_n",
@@ -42,8 +45,15 @@ METRIC_LEVELS: dict[str, str] = {
     "label_attr_accuracy": "lattr_n",
     "frame_accuracy": "frame_n",
     "relation_f1": "rel_n",
+    "relation_boundary_f1": "rel_n",
+    "relation_f1_macro": "rel_n",
+    "relation_boundary_f1_macro": "rel_n",
+    "event_trigger_id_f1": "event_n",
     "event_trigger_f1": "event_n",
+    "event_argument_id_f1": "event_n",
     "event_argument_f1": "event_n",
+    "event_main_argument_id_f1": "event_n",
+    "event_main_argument_f1": "event_n",
 }
 
 #: The corpus metrics, in report order.
@@ -62,12 +72,14 @@ class CountTable:
         text_labels: The labels of the ``text_*`` per-label blocks.
         span_labels: The labels of the ``span_*`` per-label blocks.
         attr_values: The span attribute classes of the ``sattr_value_*`` per-value blocks.
+        relation_labels: The relation types of the ``rel_type_*`` and ``relb_type_*`` per-type blocks.
     """
 
     counts: dict[str, np.ndarray]
     text_labels: list[str]
     span_labels: list[str]
     attr_values: list[str] = field(default_factory=list)
+    relation_labels: list[str] = field(default_factory=list)
 
     @property
     def n_examples(self) -> int:
@@ -92,14 +104,17 @@ def build_table(pairs: Sequence[Pair]) -> CountTable:
         array([1.])
     """
     t_labels, s_labels, a_values = text_labels(pairs), span_labels(pairs), span_attr_values(pairs)
+    r_labels = relation_labels(pairs)
     counts = {
         **text_counts(pairs, t_labels),
         **span_counts(pairs, s_labels),
         **frame_counts(pairs),
-        **structure_counts(pairs),
+        **structure_counts(pairs, r_labels),
         **attr_counts(pairs, a_values),
     }
-    return CountTable(counts=counts, text_labels=t_labels, span_labels=s_labels, attr_values=a_values)
+    return CountTable(
+        counts=counts, text_labels=t_labels, span_labels=s_labels, attr_values=a_values, relation_labels=r_labels
+    )
 
 
 def corpus_metrics(totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -144,7 +159,9 @@ def per_label(table: CountTable) -> dict[str, dict[str, dict[str, Any]]]:
 
     ``span_attrs`` holds one entry per span attribute class, scored on the
     paired spans (see :mod:`mrekit.metrics.attributes`); it is empty when the
-    gold has no span attributes.
+    gold has no span attributes. ``relations`` (only when the gold annotates
+    relations) holds one entry per relation type, strict identity (the
+    per-type rows SpERT prints; their F1 averaged is ``relation_f1_macro``).
 
     Example:
         >>> from mrekit.schema import Example
@@ -152,11 +169,14 @@ def per_label(table: CountTable) -> dict[str, dict[str, dict[str, Any]]]:
         1.0
     """
     totals = {name: col.sum(0) for name, col in table.counts.items()}
-    return {
+    out = {
         "text": {k: v.as_dict() for k, v in text_per_label(totals, table.text_labels).items()},
         "spans": {k: v.as_dict() for k, v in span_per_label(totals, table.span_labels).items()},
         "span_attrs": {k: v.as_dict() for k, v in attr_per_value(totals, table.attr_values).items()},
     }
+    if table.relation_labels:
+        out["relations"] = {k: v.as_dict() for k, v in relation_per_type(totals, table.relation_labels).items()}
+    return out
 
 
 def _scalar(value: np.floating) -> float | None:

@@ -73,9 +73,39 @@ class SpanResult(BaseModel):
     attr_scores: AttrScores | None = Field(None, description="Per attribute, each value's probability.")
 
 
+class RelationResult(BaseModel):
+    """A predicted relation from the span ``head`` to the span ``tail`` (indices into ``spans``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"head": 0, "tail": 1, "label": "Work_For", "score": 0.91}]}
+    )
+
+    head: int = Field(description="Index in 'spans' of the relation's first argument (its subject).")
+    tail: int = Field(description="Index in 'spans' of the relation's second argument (its object).")
+    label: str = Field(description="The relation type, e.g. 'Work_For'.")
+    score: float | None = Field(None, description="The model's probability of the relation.")
+
+
+class EventResult(BaseModel):
+    """A predicted event: its trigger span, its type and its ``[role, span index]`` arguments."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"trigger": 1, "type": "Adverse_event", "args": [["Subject", 0], ["Treatment", 3]]}]
+        }
+    )
+
+    trigger: int = Field(description="Index in 'spans' of the trigger span.")
+    type: str = Field(description="The event type, e.g. 'Adverse_event'.")
+    args: list[tuple[str, int]] = Field(
+        [], description="The arguments, each a pair [role, index in 'spans'], e.g. ['Subject', 0]."
+    )
+
+
 class ExtractResult(BaseModel):
     """One text's prediction, the schema's ``Example.to_dict()``. Absent fields are omitted."""
 
+    id: str | None = Field(None, description="The example's id, when it has one.")
     text: str
     labels: list[str] = []
     label_attrs: dict[str, dict[str, Any]] = Field(
@@ -86,7 +116,21 @@ class ExtractResult(BaseModel):
         None, description="Per predicted text label, per attribute, each value's probability."
     )
     spans: list[SpanResult] | None = None
-    meta: dict[str, Any] = {}
+    relations: list[RelationResult] = Field(
+        [], description="Relations between the spans, by their indices in 'spans'; omitted when there are none."
+    )
+    events: list[EventResult] = Field(
+        [], description="Events over the spans, by their indices in 'spans'; omitted when there are none."
+    )
+    meta: dict[str, Any] = Field(
+        {},
+        description=(
+            "Notes on the prediction: 'truncated' (the text was cut at the model's max_length), "
+            "'inconsistent_spans' (span indices), 'inconsistent_relations' (relation indices) and "
+            "'inconsistent_arguments' ([event index, argument index] pairs) for predictions whose "
+            "labels were never seen together in training."
+        ),
+    )
 
 
 class ExtractBatchResult(BaseModel):

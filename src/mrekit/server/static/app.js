@@ -1,5 +1,6 @@
 // The mrekit demo page: POST the text to v1/extract, show the label banner,
-// the text with its spans highlighted (displaCy style) and the raw JSON.
+// the text with its spans highlighted (displaCy style), the relations and
+// events between those spans, and the raw JSON.
 // Self-contained on purpose: no libraries, no external requests.
 "use strict";
 
@@ -13,6 +14,11 @@
   const banner = document.getElementById("labels-banner");
   const rendered = document.getElementById("rendered");
   const notes = document.getElementById("notes");
+  const structures = document.getElementById("structures");
+  const relationBox = document.getElementById("relations");
+  const relationList = document.getElementById("relation-list");
+  const eventBox = document.getElementById("events");
+  const eventList = document.getElementById("event-list");
   const rawJson = document.getElementById("raw-json");
 
   // The same type always gets the same colour, across texts and page loads.
@@ -82,14 +88,19 @@
     }
   }
 
+  // Offsets count code points (as Python does); JavaScript strings index UTF-16
+  // units, so a character outside the BMP (𠮷, an emoji) would shift every cut.
+  function cutter(text) {
+    const chars = Array.from(text);
+    return (a, b) => chars.slice(a, b).join("");
+  }
+
   // Spans are character offsets (end exclusive); overlapping ones after the
-  // first are left out of the picture (they are still in the raw JSON).
+  // first are left out of the picture (they are still in the raw JSON, and in
+  // the relation and event rows that use them).
   function showSpans(doc) {
     rendered.replaceChildren();
-    // Offsets count code points (as Python does); JavaScript strings index UTF-16
-    // units, so a character outside the BMP (𠮷, an emoji) would shift every cut.
-    const chars = Array.from(doc.text);
-    const cut = (a, b) => chars.slice(a, b).join("");
+    const cut = cutter(doc.text);
     const inconsistent = new Set((doc.meta && doc.meta.inconsistent_spans) || []);
     const spans = (doc.spans || [])
       .map((span, index) => Object.assign({ index: index }, span))
@@ -102,6 +113,7 @@
       const mark = el("mark", "entity");
       mark.style.background = colourFor(span.label);
       mark.dataset.label = span.label;
+      mark.dataset.span = span.index; // relation and event rows find their marks by it
       if (inconsistent.has(span.index)) mark.classList.add("inconsistent");
       mark.title = span.label + (typeof span.score === "number" ? " · score " + span.score.toFixed(3) : "")
         + (inconsistent.has(span.index) ? " · never seen with this text label in training" : "");
@@ -111,12 +123,97 @@
       rendered.append(mark);
       cursor = span.end;
     }
-    if (cursor < chars.length) rendered.append(cut(cursor, chars.length));
+    const rest = cut(cursor);
+    if (rest) rendered.append(rest);
     const lines = [];
     if (!doc.spans || doc.spans.length === 0) lines.push("No spans found.");
     if (hidden) lines.push(hidden + " overlapping span(s) are only in the raw JSON.");
     if (doc.meta && doc.meta.truncated) lines.push("The text was truncated at the model's max_length.");
     notes.textContent = lines.join(" ");
+  }
+
+  // A span by its index, as a chip coloured like its mark; `prefix` ("role: ")
+  // goes inside the chip. Spans hidden by an overlap have no mark but a chip.
+  function spanChip(doc, index, cut, prefix) {
+    const span = (doc.spans || [])[index];
+    const chip = el("span", "chip", prefix || "");
+    if (!span) {
+      chip.classList.add("missing");
+      chip.append("span #" + index);
+      return chip;
+    }
+    chip.style.background = colourFor(span.label);
+    chip.dataset.label = span.label;
+    chip.append(cut(span.start, span.end));
+    return chip;
+  }
+
+  function labelOf(doc, index) {
+    const span = (doc.spans || [])[index];
+    return span ? span.label : "?";
+  }
+
+  // Hovering (or focusing) a row outlines the marks of the spans it involves.
+  function linkRow(row, indices) {
+    row.tabIndex = 0;
+    const toggle = (on) => rendered.querySelectorAll("mark.entity").forEach((mark) => {
+      if (indices.includes(Number(mark.dataset.span))) mark.classList.toggle("linked", on);
+    });
+    row.addEventListener("mouseenter", () => toggle(true));
+    row.addEventListener("mouseleave", () => toggle(false));
+    row.addEventListener("focus", () => toggle(true));
+    row.addEventListener("blur", () => toggle(false));
+  }
+
+  // Below the text: one row per relation (head → label → tail) and per event
+  // (type, trigger, "role: argument" chips). Hidden when there are none.
+  function showStructures(doc) {
+    const cut = cutter(doc.text);
+    const meta = doc.meta || {};
+    const relations = doc.relations || [];
+    const events = doc.events || [];
+    const oddRelations = new Set(meta.inconsistent_relations || []);
+    const oddArguments = new Set((meta.inconsistent_arguments || []).map((pair) => pair.join(":")));
+    relationList.replaceChildren();
+    eventList.replaceChildren();
+
+    relations.forEach((rel, index) => {
+      const row = el("li", "relation");
+      row.append(spanChip(doc, rel.head, cut), " → ", el("span", "rel-label", rel.label), " → ",
+        spanChip(doc, rel.tail, cut));
+      row.title = rel.label + ": " + labelOf(doc, rel.head) + " → " + labelOf(doc, rel.tail)
+        + (typeof rel.score === "number" ? " · score " + rel.score.toFixed(3) : "");
+      if (oddRelations.has(index)) {
+        row.classList.add("inconsistent");
+        row.title += " · these span types were never seen with this relation in training";
+      }
+      linkRow(row, [rel.head, rel.tail]);
+      relationList.append(row);
+    });
+
+    events.forEach((event, index) => {
+      const row = el("li", "event");
+      const trigger = spanChip(doc, event.trigger, cut);
+      trigger.classList.add("trigger");
+      row.append(el("span", "event-type", event.type), " ", trigger);
+      row.title = event.type + " · trigger " + labelOf(doc, event.trigger);
+      (event.args || []).forEach(([role, arg], k) => {
+        const chip = spanChip(doc, arg, cut, role + ": ");
+        chip.classList.add("arg");
+        chip.title = role + ": " + labelOf(doc, arg);
+        if (oddArguments.has(index + ":" + k)) {
+          chip.classList.add("inconsistent");
+          chip.title += " · these span types were never seen with this role in training";
+        }
+        row.append(" ", chip);
+      });
+      linkRow(row, [event.trigger, ...(event.args || []).map((pair) => pair[1])]);
+      eventList.append(row);
+    });
+
+    relationBox.hidden = relations.length === 0;
+    eventBox.hidden = events.length === 0;
+    structures.hidden = relations.length === 0 && events.length === 0;
   }
 
   function showError(message) {
@@ -148,6 +245,7 @@
       }
       showBanner(body);
       showSpans(body);
+      showStructures(body);
       rawJson.textContent = JSON.stringify(body, null, 2);
       result.hidden = false;
       status.textContent = Math.round(performance.now() - started) + " ms";
