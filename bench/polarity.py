@@ -155,13 +155,8 @@ def run_one(name: str, method: str, seed: int, data: Path, threads: int | None) 
     model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
     minutes = (time.perf_counter() - started) / 60
     best = read_log(out)
-    predicted = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=1000, seed=seed)
-    on_gold = evaluate(test, model.predict_attributes(bare(test)), bootstrap=1000, seed=seed)
+    test_scores, ci = score_test(model, test, seed)
     dev_scores = evaluate(dev, model.predict([ex.text for ex in dev]), bootstrap=0)
-    test_scores = {ours: predicted.get(key) for ours, key in PREDICTED.items()}
-    test_scores |= {ours: on_gold.get(key) for ours, key in ON_GOLD.items()}
-    ci = {ours: predicted.get("ci", {}).get(key) for ours, key in PREDICTED.items()}
-    ci |= {ours: on_gold.get("ci", {}).get(key) for ours, key in ON_GOLD.items()}
     return {
         "dataset": name,
         "method": method,
@@ -176,6 +171,38 @@ def run_one(name: str, method: str, seed: int, data: Path, threads: int | None) 
         "device": device_name("auto"),
         "sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
     }
+
+
+def score_test(model: MREModel, test: list[Example], seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics (end to end, and attributes on gold terms / categories) with 95% bootstrap CIs."""
+    predicted = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=1000, seed=seed)
+    on_gold = evaluate(test, model.predict_attributes(bare(test)), bootstrap=1000, seed=seed)
+    scores = {ours: predicted.get(key) for ours, key in PREDICTED.items()}
+    scores |= {ours: on_gold.get(key) for ours, key in ON_GOLD.items()}
+    ci = {ours: predicted.get("ci", {}).get(key) for ours, key in PREDICTED.items()}
+    ci |= {ours: on_gold.get("ci", {}).get(key) for ours, key in ON_GOLD.items()}
+    return scores, ci
+
+
+def rescore(data: Path) -> None:
+    """Score every finished run's saved model again with the current metrics (test only).
+
+    Frame accuracy came to include span and label attributes after the first runs; this
+    keeps every record on one definition (the epoch each run chose stays as it was).
+    """
+    tests: dict[str, list[Example]] = {}
+    for path in sorted(RUNS.glob("*.json")):
+        record = json.loads(path.read_text())
+        folder = run_folder(record["dataset"], record["method"], record["seed"]) / "model-best"
+        if not folder.exists():
+            continue
+        if record["dataset"] not in tests:
+            tests[record["dataset"]] = splits(record["dataset"], data)[2]
+        model = MREModel.load(folder, backend="torch")
+        record["test"], record["test_ci"] = score_test(model, tests[record["dataset"]], record["seed"])
+        record["rescored"] = "frame accuracy with attributes (mrekit.metrics.joint)"
+        with atomic_file(path, overwrite=True) as fh:
+            fh.write(json.dumps(record, indent=2) + "\n")
 
 
 def aggregate(command: str) -> dict[str, Any]:
@@ -291,11 +318,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--aggregate-only", action="store_true")
     parser.add_argument("--study", action="store_true", help="verdicts on the saved models of --seeds")
+    parser.add_argument("--rescore", action="store_true", help="score every saved run again with today's metrics")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("mrekit.trainer.progress").setLevel(logging.INFO)
     command = "python bench/polarity.py --aggregate-only"
     RUNS.mkdir(parents=True, exist_ok=True)
+    if options.rescore:
+        rescore(options.data)
+        write(command)
+        return
     if options.study:
         report = study(options.data, options.seeds)
         with atomic_file(RESULTS / "polarity_study.json", overwrite=True) as fh:
