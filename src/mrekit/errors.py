@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "E123": "text cannot be written as whitespace tokens without changing it",
     "E124": "tokens do not spell out the declared text",
     "E125": "span begins or ends with whitespace, which word-based formats cannot express",
+    "E126": "an ADE path that is neither a fold file (ade_split_K_train.json / _test.json) nor ADE-NEG.txt",
     "E130": "unknown format",
     "E131": "format cannot be inferred",
     "E132": "optional dependency missing",

@@ -10,7 +10,7 @@ for inputs, :func:`infer_output_format` for outputs (``mrekit convert``).
 Example:
     >>> from mrekit import formats
     >>> sorted(formats.FORMATS)[:3]
-    ['bio', 'chabsa', 'conll']
+    ['ade', 'bio', 'chabsa']
     >>> formats.infer_output_format("train.spacy")
     'spacy'
 """
@@ -41,6 +41,9 @@ FORMATS: dict[str, str] = {
     "spacy": "mrekit.formats.spacy",
     "labelstudio": "mrekit.formats.labelstudio",
     "doccano": "mrekit.formats.doccano",
+    "spert": "mrekit.formats.spert",
+    "ade": "mrekit.formats.ade",
+    "phee": "mrekit.formats.phee",
 }
 
 #: File suffix -> the formats stored under it; the first is the one a suffix alone means.
@@ -48,7 +51,7 @@ FORMATS: dict[str, str] = {
 #: a ``.json`` output needs ``--to`` (Label Studio tasks are one kind of JSON among many).
 SUFFIXES: dict[str, tuple[str, ...]] = {
     ".jsonl": ("jsonl", "doccano", "oiellm", "giellm"),
-    ".json": ("stockmark", "labelstudio", "chabsa"),
+    ".json": ("stockmark", "labelstudio", "chabsa", "spert", "phee", "ade"),
     ".xml": ("semeval-absa",),
     ".spacy": ("spacy",),
     ".conll": ("conll",),
@@ -201,13 +204,18 @@ def _looks_doccano(record: dict[str, Any]) -> bool:
 
 
 def _infer_json(path: Path) -> str:
-    """``labelstudio`` when the first task has ``data`` and no ``text``, ``chabsa`` for an
-    object with ``header`` and ``sentences``, else ``stockmark``.
+    """``labelstudio`` when the first task has ``data`` and no ``text``, ``spert`` when the
+    first element has ``tokens`` and ``entities``, ``chabsa`` for an object with ``header``
+    and ``sentences``, ``phee`` for lines whose first object has ``context`` and
+    ``annotations``, else ``stockmark``.
 
-    Only the first array element is decoded; anything malformed is left to the reader.
+    Only the first array element (or line) is decoded; anything malformed is left to the reader.
+    (An ADE fold file is SpERT JSON: its joint ADE-vs-none reading needs ``--from ade``.)
     """
     text = read_text(path).lstrip()
     if text.startswith("{"):
+        if _looks_phee(text):
+            return "phee"
         return "chabsa" if _looks_chabsa(text) else "stockmark"
     if not text.startswith("["):
         return "stockmark"
@@ -217,7 +225,17 @@ def _infer_json(path: Path) -> str:
         return "stockmark"
     if isinstance(first, dict) and isinstance(first.get("data"), dict) and "text" not in first:
         return "labelstudio"
+    if isinstance(first, dict) and isinstance(first.get("tokens"), list) and isinstance(first.get("entities"), list):
+        return "spert"
     return "stockmark"
+
+
+def _looks_phee(text: str) -> bool:
+    try:
+        first, _ = json.JSONDecoder().raw_decode(text.partition("\n")[0])
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(first, dict) and isinstance(first.get("context"), str) and "annotations" in first
 
 
 def _looks_chabsa(text: str) -> bool:
