@@ -211,3 +211,38 @@ def test_wrong_predicted_spans_become_none_pairs():
     spans, pairs = predicted_span_negatives(logits, real, gold, tags, ["Org", "Peop"], "relations", set())
     assert spans == [[(1, 2, 1), (4, 6, 0), (4, 5, 0)]]  # the right Peop is gold; the short Org is extra
     assert pairs == [[(0, 2, 0), (1, 2, 0), (2, 0, 0), (2, 1, 0)]]
+
+
+def test_structures_never_seen_with_the_text_label_are_reported_or_left_out(trained):
+    config = trained.model_.config
+    assert config.structure_consistency == {
+        "Adverse_event": ["Adverse_event"],
+        "Potential_therapeutic_event": ["Potential_therapeutic_event"],
+    }
+    text = "The patient took warfarin and developed nausea ."
+    saved = config.structure_consistency
+    config.structure_consistency = {"Adverse_event": ["Potential_therapeutic_event"]}
+    try:
+        doc = trained.predict([text])[0]
+        assert doc.labels == ["Adverse_event"] and [e.type for e in doc.events] == ["Adverse_event"]
+        assert doc.meta["inconsistent_with_text"] == {"relations": [], "events": [0]}
+        enforced = trained.predict([text], consistency="enforce")[0]
+        assert enforced.events == [] and "inconsistent_with_text" not in enforced.meta
+    finally:
+        config.structure_consistency = saved
+
+
+def test_structure_consistency_counts_labels_without_structures():
+    from mrekit.encoder.model import _structure_consistency
+
+    ade = [
+        Example(
+            "a b",
+            labels=["ADE"],
+            spans=[Span(0, 1, "Drug"), Span(2, 3, "Effect")],
+            relations=[Relation(0, 1, "Adverse-Effect")],
+        ),
+        Example("c", labels=["none"]),
+    ]
+    assert _structure_consistency(ade) == {"ADE": ["Adverse-Effect"], "none": []}
+    assert _structure_consistency([Example("c", labels=["none"], spans=[])]) == {}

@@ -226,16 +226,45 @@ def add_relations_and_events(
 
     A relation (or argument) whose span types were never seen with its label in training is
     listed in ``meta["inconsistent_relations"]`` (``meta["inconsistent_arguments"]``: event and
-    argument index); ``enforce`` forbids it instead.
+    argument index); ``enforce`` forbids it instead. Across levels, a relation label or event
+    type never seen with the predicted text label(s) in training is listed in
+    ``meta["inconsistent_with_text"]`` (``{"relations": [...], "events": [...]}``), and
+    ``enforce`` leaves it out.
     """
     config = model.config
     for pred in predict_pairs(model, arrays, span_tokens, mask, "relations", enforce=enforce):
         example = examples[pred.row]
+        if enforce and not _fits_text(example, pred.label, config):
+            continue
         example.relations.append(Relation(pred.first, pred.second, pred.label, score=pred.score))
         if not pred.consistent:
             example.meta.setdefault("inconsistent_relations", []).append(len(example.relations) - 1)
-    if not config.trigger_labels:
-        return
+    if config.trigger_labels:
+        _add_events(examples, model, arrays, span_tokens, mask, enforce=enforce)
+    if not enforce:
+        for example in examples:
+            _mark_structures_against_text(example, config)
+
+
+def _fits_text(example: Example, label: str, config: JointConfig) -> bool:
+    """Whether ``label`` (a relation label or event type) was seen with a predicted text label."""
+    seen = config.structure_consistency
+    if not seen or not example.labels or not any(t in seen for t in example.labels):
+        return True
+    return any(label in seen.get(t, []) for t in example.labels)
+
+
+def _mark_structures_against_text(example: Example, config: JointConfig) -> None:
+    odd = {
+        "relations": [i for i, r in enumerate(example.relations) if not _fits_text(example, r.label, config)],
+        "events": [i for i, e in enumerate(example.events) if not _fits_text(example, e.type, config)],
+    }
+    if odd["relations"] or odd["events"]:
+        example.meta["inconsistent_with_text"] = odd
+
+
+def _add_events(examples: list[Example], model: JointModel, arrays, span_tokens, mask, *, enforce: bool) -> None:
+    config = model.config
     arguments: dict[tuple[int, int], list[PairPrediction]] = {}
     for pred in predict_pairs(model, arrays, span_tokens, mask, "arguments", enforce=enforce):
         arguments.setdefault((pred.row, pred.first), []).append(pred)
@@ -247,6 +276,8 @@ def add_relations_and_events(
             kind = span.attrs.pop(EVENT_TYPE, None) or (example.labels[0] if example.labels else span.label)
             if span.attr_scores:
                 span.attr_scores.pop(EVENT_TYPE, None)
+            if enforce and not _fits_text(example, kind, config):
+                continue
             found = sorted(arguments.get((row, index), []), key=lambda p: p.second)
             example.events.append(Event(index, kind, tuple((p.label, p.second) for p in found)))
             odd = [k for k, p in enumerate(found) if not p.consistent]

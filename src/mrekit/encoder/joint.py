@@ -77,6 +77,7 @@ class JointConfig:
         relation_types: Relation -> ``[head label, tail label]`` pairs seen in training.
         role_types: Role -> ``[trigger label, argument label]`` pairs seen in training.
         pair_weight: Loss weight of the relation and argument heads.
+        structure_consistency: Text label -> the relation labels and event types seen with it.
     """
 
     text_labels: list[str]
@@ -103,6 +104,7 @@ class JointConfig:
     relation_types: dict[str, list[list[str]]] = field(default_factory=dict)
     role_types: dict[str, list[list[str]]] = field(default_factory=dict)
     pair_weight: float = 1.0
+    structure_consistency: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.split_cjk, bool):  # folders written while the setting was on/off

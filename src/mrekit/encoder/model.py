@@ -223,6 +223,7 @@ class MREModel(Predictor):
             trigger_labels=pairs.trigger_labels,
             relation_types=pairs.relation_types,
             role_types=pairs.role_types,
+            structure_consistency=_structure_consistency(train) or None,
         )
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
@@ -437,6 +438,22 @@ def _consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
             for label in ex.labels:
                 seen.setdefault(label, set()).update(s.label for s in ex.spans)
     return {label: sorted(spans) for label, spans in seen.items()}
+
+
+def _structure_consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Text label -> relation labels and event types seen with it in training.
+
+    Every labelled text counts, so a label that never had a relation (ADE's ``none``) maps to
+    ``[]``: a relation predicted in such a text is reported. Empty when the data has no
+    relations or events.
+    """
+    if not any(ex.relations or ex.events for ex in examples):
+        return {}
+    seen: dict[str, set[str]] = {}
+    for ex in examples:
+        for label in ex.labels:
+            seen.setdefault(label, set()).update([r.label for r in ex.relations] + [e.type for e in ex.events])
+    return {label: sorted(kinds) for label, kinds in sorted(seen.items())}
 
 
 def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:

@@ -133,7 +133,14 @@ class EncoderHooks:
             key: settings.pop(name)
             for key, name in (("text", "text_labels"), ("spans", "span_labels"), ("multi_label", "multi_label"))
         }
-        derived = ("thresholds", "consistency", "attr_consistency", "relation_types", "role_types")
+        derived = (
+            "thresholds",
+            "consistency",
+            "attr_consistency",
+            "relation_types",
+            "role_types",
+            "structure_consistency",
+        )
         for derived_key in derived:  # tuned on dev, or read off the training data
             settings.pop(derived_key, None)
         return run_fingerprint(
