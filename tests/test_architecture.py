@@ -39,6 +39,7 @@ LAYERS: dict[str, float] = {
     "mrekit.study": 7.0,
     "mrekit.fewshot": 7.0,
     "mrekit.server": 7.0,
+    "mrekit.annotate": 7.0,
     "mrekit.cli": 8.0,
     "mrekit.__main__": 8.5,
     "mrekit": 9.0,  # the package facade re-exports the public API (lazily)

@@ -17,7 +17,8 @@ The package is layered; each layer imports only from the layers above it (checke
 5. :mod:`~mrekit.trainer`: one ``TrainingArguments`` and one epoch loop for every engine;
 6. the engines, which never import each other: :mod:`~mrekit.encoder` and
    :mod:`~mrekit.generative`;
-7. applications: :mod:`~mrekit.study`, :mod:`~mrekit.fewshot`, :mod:`~mrekit.server`;
+7. applications: :mod:`~mrekit.study`, :mod:`~mrekit.fewshot`, :mod:`~mrekit.server`,
+   :mod:`~mrekit.annotate` (``mrekit.annotate(model, inputs, output)``: sharded, resumable corpus annotation);
 8. :mod:`~mrekit.cli`.
 
 Example:
@@ -35,13 +36,32 @@ from mrekit.schema import Event, Example, Relation, Span, validate
 
 __version__ = "0.1.0"
 
-__all__ = ["Event", "Example", "MREModel", "MrekitError", "Relation", "Span", "TrainingArguments", "load", "validate"]
+__all__ = [
+    "Event",
+    "Example",
+    "MREModel",
+    "MrekitError",
+    "Relation",
+    "Span",
+    "TrainingArguments",
+    "annotate",
+    "load",
+    "validate",
+]
 
 #: Public names that pull in torch, and the module that defines each: imported on first use.
-_LAZY = {"MREModel": "mrekit.encoder", "load": "mrekit.predictor", "TrainingArguments": "mrekit.trainer"}
+#: ``annotate`` is a package that is callable as its ``annotate`` function (so that
+#: ``mrekit.annotate(...)`` works whether or not ``mrekit.annotate.*`` was imported first).
+_LAZY = {
+    "MREModel": "mrekit.encoder",
+    "load": "mrekit.predictor",
+    "TrainingArguments": "mrekit.trainer",
+    "annotate": "mrekit.annotate",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        return module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
     raise AttributeError(f"module 'mrekit' has no attribute {name!r}")

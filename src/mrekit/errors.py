@@ -80,6 +80,7 @@ CODES: dict[str, str] = {
     "E212": "not a few-shot model folder, or one from an incompatible version",
     "E213": "few-shot model files are missing or were changed after saving",
     "E214": "a few-shot scorer that cannot be saved or trained that way",
+    "E220": "an annotation engine that is unknown, or needs an extra that is not installed (--engine ray: mrekit[ray])",
     "E300": "HTTP request field is missing, has the wrong type, or breaks a server limit",
     "E301": "HTTP request text cannot be encoded as UTF-8 (a lone surrogate)",
     "E302": "HTTP request body is malformed (not JSON, not UTF-8, or a bad Content-Length)",

@@ -11,8 +11,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from mrekit.cli import calibrate as calibrate_command
 from mrekit.cli import (
+    annotate,
     convert,
     encoders,
     evaluate,
@@ -26,6 +26,7 @@ from mrekit.cli import (
     train,
     validate,
 )
+from mrekit.cli import calibrate as calibrate_command
 from mrekit.cli import package as package_command
 from mrekit.cli._ui import console, setup_logging
 from mrekit.modelcard import set_command
@@ -106,6 +107,7 @@ app.command("evaluate")(evaluate.command)
 app.command("calibrate")(calibrate_command.command)
 app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.command)
 app.command("predict")(predict.command)
+app.command("annotate")(annotate.command)
 app.command("quickstart")(quickstart.command)
 app.command("study")(study.command)
 app.command("fewshot")(fewshot.command)
