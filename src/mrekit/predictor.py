@@ -120,8 +120,11 @@ class Predictor:
             )
         return self.predict([text])[0]
 
-    def pipe(self, texts: Iterable[str], *, batch_size: int = 64) -> Iterator[Example]:
+    def pipe(self, texts: Iterable[str], *, batch_size: int = 64, **options: Any) -> Iterator[Example]:
         """Stream predictions over an iterable of texts, ``batch_size`` at a time.
+
+        ``options`` go to every ``predict`` call (an engine that takes more keyword
+        arguments, as the encoder's ``long_texts`` and ``stride``, lists them in its own ``pipe``).
 
         Raises:
             MrekitError: ``E104`` for one ``str`` instead of texts, ``E183`` for a
@@ -134,17 +137,17 @@ class Predictor:
             stream = iter(texts)
         except TypeError:
             raise MrekitError("E104", f"expected texts, got {type(texts).__name__}", field="texts") from None
-        return self._stream(stream, batch_size)
+        return self._stream(stream, batch_size, options)
 
-    def _stream(self, texts: Iterator[str], batch_size: int) -> Iterator[Example]:
+    def _stream(self, texts: Iterator[str], batch_size: int, options: dict[str, Any]) -> Iterator[Example]:
         chunk: list[str] = []
         for text in texts:
             chunk.append(text)
             if len(chunk) == batch_size * BATCHES_PER_CHUNK:
-                yield from self.predict(chunk, batch_size=batch_size)
+                yield from self.predict(chunk, batch_size=batch_size, **options)
                 chunk = []
         if chunk:
-            yield from self.predict(chunk, batch_size=batch_size)
+            yield from self.predict(chunk, batch_size=batch_size, **options)
 
     def evaluate(self, examples: Sequence[Example], *, batch_size: int = 64, bootstrap: int = 0) -> dict[str, Any]:
         """Predict the texts of ``examples`` and score against them (:func:`mrekit.metrics.evaluate`).

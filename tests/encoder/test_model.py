@@ -98,13 +98,22 @@ def test_long_text_is_truncated_with_a_warning(trained, caplog):
     model, _ = trained
     text = "play " + "muse " * 300
     with caplog.at_level(logging.WARNING):
-        doc = model(text)
+        doc = model.predict([text], long_texts="truncate")[0]
     assert doc.meta["truncated"] is True
     from mrekit.errors import describe_text
 
     assert f"[W105] {describe_text(text)} truncated to 128 subwords" in caplog.text
     assert "muse muse" not in caplog.text  # a log line never holds the user's text
     assert all(s.end <= len(text) for s in doc.spans)
+
+
+def test_long_text_is_windowed_by_default(trained, caplog):
+    model, _ = trained
+    text = "play " + "muse " * 300
+    with caplog.at_level(logging.WARNING):
+        doc = model(text)
+    assert "truncated" not in doc.meta and doc.meta["windows"] > 1 and "W105" not in caplog.text
+    assert all(0 <= s.start < s.end <= len(text) for s in doc.spans)
 
 
 def test_consistency_report_and_enforce(trained):

@@ -20,6 +20,7 @@ import typer
 
 from mrekit.cli._data import read_examples
 from mrekit.cli._ui import cli_errors, console, err_console, progress
+from mrekit.encoder.windows import check_long_texts as check_window_options
 from mrekit.errors import MrekitError
 from mrekit.files import iter_lines
 from mrekit.formats import jsonl
@@ -47,6 +48,23 @@ def check_backend(model_dir: str | Path, backend: str) -> None:
     if backend != "auto" and (engine := engine_of(model_dir)) != "encoder":
         message = f"--backend {backend} is for encoder models; this is a {engine} model"
         raise MrekitError("E175", message, field="backend")
+
+
+def check_long_texts(model_dir: str | Path, long_texts: str | None, stride: int | None) -> None:
+    """Refuse a bad ``--long-texts`` / ``--stride`` (``E183``), or either for a model other than an encoder (``E175``).
+
+    Example:
+        >>> check_long_texts("runs/snips", "cut", None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mrekit.errors.MrekitError: [E183] field 'long_texts': long_texts must be one of window, truncate, not 'cut'
+    """
+    if long_texts is None and stride is None:
+        return
+    check_window_options(long_texts or "window", stride)
+    if (engine := engine_of(model_dir)) != "encoder":
+        message = f"--long-texts and --stride are for encoder models; this is a {engine} model"
+        raise MrekitError("E175", message, field="long_texts" if long_texts is not None else "stride")
 
 
 def load_with_backend(model_dir: str | Path, backend: str = "auto") -> Predictor:
@@ -95,9 +113,17 @@ def read_inputs(spec: str | Path) -> list[Example]:
 
 
 def stream_predictions(
-    nlp: Predictor, examples: Iterable[Example], *, batch_size: int = 64, consistency: str = "report"
+    nlp: Predictor,
+    examples: Iterable[Example],
+    *,
+    batch_size: int = 64,
+    consistency: str = "report",
+    long_texts: str | None = None,
+    stride: int | None = None,
 ) -> Iterator[Example]:
     """Predict examples' texts chunk by chunk (``batch_size * 8``), keeping their ids, in order.
+
+    ``long_texts`` and ``stride`` (encoder models) go to ``predict`` only when given.
 
     Example:
         >>> class Upper(Predictor):
@@ -107,8 +133,9 @@ def stream_predictions(
         [('7', 'A')]
     """
     source = iter(examples)
+    options = {k: v for k, v in (("long_texts", long_texts), ("stride", stride)) if v is not None}
     while chunk := list(islice(source, batch_size * BATCHES_PER_CHUNK)):
-        results = nlp.predict([ex.text for ex in chunk], batch_size=batch_size, consistency=consistency)
+        results = nlp.predict([ex.text for ex in chunk], batch_size=batch_size, consistency=consistency, **options)
         for example, result in zip(chunk, results, strict=True):
             result.id = example.id
             yield result
@@ -123,6 +150,8 @@ def predict(
     consistency: str = "report",
     overwrite: bool = False,
     backend: str = "auto",
+    long_texts: str | None = None,
+    stride: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Predict every input text and write JSONL to ``output`` (atomically; ``None`` or ``-``: stdout).
@@ -138,6 +167,8 @@ def predict(
         consistency: ``report``, ``enforce`` or ``off`` (see :meth:`MREModel.predict`).
         overwrite: Replace an existing output file.
         backend: ``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (encoder models).
+        long_texts: ``window`` or ``truncate`` (encoder models; ``None``: the model's default, ``window``).
+        stride: Subwords shared by consecutive windows (encoder models; ``None``: a quarter of a window).
         on_progress: Called with the number of texts done after each result.
 
     Returns:
@@ -151,10 +182,14 @@ def predict(
     protected = [] if str(inputs) == "-" else [inputs]
     if str(target) != "-":
         check_output_file(target, overwrite=overwrite, inputs=protected)
+    check_long_texts(model_dir, long_texts, stride)
     nlp = load_with_backend(model_dir, backend)
     count = 0
+    stream = stream_predictions(
+        nlp, iter_inputs(inputs), batch_size=batch_size, consistency=consistency, long_texts=long_texts, stride=stride
+    )
     with atomic_file(target, overwrite=overwrite, inputs=protected) as fh:
-        for result in stream_predictions(nlp, iter_inputs(inputs), batch_size=batch_size, consistency=consistency):
+        for result in stream:
             fh.write(jsonl.dumps(result) + "\n")
             count += 1
             if on_progress is not None:
@@ -207,6 +242,13 @@ def command(
     batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 64,
     consistency: Annotated[str, typer.Option(help="report, enforce or off: text/span label consistency.")] = "report",
     backend: Annotated[str, typer.Option(help="torch, onnx, onnx-int8 or auto (encoder models).")] = "auto",
+    long_texts: Annotated[
+        str | None,
+        typer.Option(help="window (default) or truncate: texts longer than the model's max_length (encoder models)."),
+    ] = None,
+    stride: Annotated[
+        int | None, typer.Option(help="Subwords shared by consecutive windows (default: a quarter of a window).")
+    ] = None,
 ) -> None:
     """Predict text labels and spans, streaming; results are the schema's JSONL.
 
@@ -216,6 +258,7 @@ def command(
         mrekit predict runs/snips texts.txt -o predictions.jsonl
         cat texts.txt | mrekit predict runs/snips - > predictions.jsonl
         mrekit predict runs/snips snips:test --backend onnx-int8 --overwrite -o predictions.jsonl
+        mrekit predict runs/snips long.txt --long-texts window --stride 32 -o predictions.jsonl
     """
     reporter: Any = RichProgress() if err_console.is_terminal else PlainProgress()
     try:
@@ -227,6 +270,8 @@ def command(
             consistency=consistency,
             overwrite=overwrite,
             backend=backend,
+            long_texts=long_texts,
+            stride=stride,
             on_progress=reporter,
         )
     finally:

@@ -160,8 +160,11 @@ def _attribute_targets(feature, ex, token_spans, space: LabelSpace, label_index,
         feature.label_attr_ids = labels or None
 
 
-def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Features]:
+def featurize_texts(texts: Sequence[str], tokenizer, max_length: int, *, truncation: bool = True) -> list[Features]:
     """Tokenize raw texts for prediction in one batched call of the fast tokenizer.
+
+    With ``truncation=False`` every text is tokenized whole (``max_length`` is not applied),
+    for :mod:`mrekit.encoder.windows` to split into windows.
 
     Example:
         >>> feats = featurize_texts(["play muse"], tok, 128)  # doctest: +SKIP
@@ -170,13 +173,8 @@ def featurize_texts(texts: Sequence[str], tokenizer, max_length: int) -> list[Fe
     """
     if not texts:
         return []
-    enc = tokenizer(
-        list(texts),
-        truncation=True,
-        max_length=max_length,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
+    limit = {"truncation": True, "max_length": max_length} if truncation else {"truncation": False, "verbose": False}
+    enc = tokenizer(list(texts), return_offsets_mapping=True, return_special_tokens_mask=True, **limit)
     out = []
     for i, ids in enumerate(enc["input_ids"]):
         real = [not special for special in enc["special_tokens_mask"][i]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,16 @@ from mrekit.encoder.features import LabelSpace, collate, featurize_texts
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import TorchBackend, transitions
 from mrekit.encoder.pairs import EVENT_TYPE, PairPrediction, predict_pairs
+from mrekit.encoder.windows import (
+    Window,
+    WindowResult,
+    best_window,
+    check_long_texts,
+    mean_value_logits,
+    merge,
+    split_features,
+    text_features,
+)
 from mrekit.errors import describe_text, warn
 from mrekit.formats._words import uses_spaces
 from mrekit.metrics.calibration import apply_temperature
@@ -38,6 +49,8 @@ def predict_examples(
     consistency: str = "report",
     backend: Any = None,
     warn_truncated: bool = True,
+    long_texts: str = "window",
+    stride: int | None = None,
 ) -> list[Example]:
     """Predict text labels and spans for ``texts``, in input order.
 
@@ -45,81 +58,186 @@ def predict_examples(
         model: A joint model (its config, tags and transitions are used by every backend).
         tokenizer: Its fast tokenizer.
         texts: Raw texts.
-        batch_size: Texts per forward pass (batches group similar lengths).
+        batch_size: Texts (or windows of long texts) per forward pass (batches group similar lengths).
         consistency: ``report`` marks spans whose label was never seen with the
             predicted text label in training (``meta["inconsistent_spans"]``);
             ``enforce`` forbids such span labels while decoding; ``off`` does neither.
         backend: A :mod:`mrekit.encoder.onnx` backend (PyTorch by default).
         warn_truncated: Log a warning per text cut at ``max_length`` (the trainer
-            counts dev truncation once instead).
+            counts dev truncation once instead); ``truncate`` mode only.
+        long_texts: ``window`` (default): a text longer than ``max_length`` subwords is
+            predicted as overlapping windows merged into one example with global offsets
+            (``meta["windows"]``, rules in :mod:`mrekit.encoder.windows`); ``truncate``: it
+            is cut at ``max_length`` (``meta["truncated"]``, warning ``W105``).
+        stride: Subwords shared by consecutive windows (default: a quarter of the window).
 
     Returns:
-        One :class:`Example` per text with ``labels``, ``label_scores`` and
-        scored ``spans``; ``meta["truncated"]`` is set for texts cut at ``max_length``.
+        One :class:`Example` per text with ``labels``, ``label_scores`` and scored ``spans``.
 
     Raises:
         MrekitError: ``E104`` for one ``str`` instead of a list of texts, or an item
-            that is not a ``str``; ``E183`` for a bad ``batch_size`` or ``consistency``.
+            that is not a ``str``; ``E183`` for a bad ``batch_size``, ``consistency``,
+            ``long_texts`` or ``stride``.
     """
 
     texts = check_texts(texts)
     check_batch_size(batch_size)
     check_consistency(consistency)
+    check_long_texts(long_texts, stride)
     config = model.config
     backend = backend or TorchBackend(model)
     space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
-    features = featurize_texts(texts, tokenizer, config.max_length)
-    decoder = _Decoder(config, *transitions(model), consistency == "enforce", model=model)
+    features, windows = text_features(texts, tokenizer, config.max_length, long_texts, stride)
+    enforce = consistency == "enforce"
+    decoder = _Decoder(config, *transitions(model), enforce, model=model)
     pad = tokenizer.pad_token_id or 0
-    results: list[Example | None] = [None] * len(texts)
+    sources = [texts[w.text] for w in windows]
+    decoded: list[Any] = [None] * len(features)
     for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
         items = [features[i] for i in batch_ids]
         batch = collate(items, space, pad)
         arrays = dict(zip(config.outputs, backend.scores(batch), strict=True))
-        decoded = decoder(texts, batch_ids, items, batch["real_mask"].numpy(), arrays)
-        for index, example in zip(batch_ids, decoded, strict=True):
-            results[index] = example
-    for example, feature in zip(results, features, strict=True):
-        if feature.truncated:
-            example.meta["truncated"] = True
-            if warn_truncated:
-                warn(logger, "W105", f"{describe_text(example.text)} truncated to {config.max_length} subwords")
-        if consistency != "off":
+        examples, span_tokens = decoder(sources, batch_ids, items, batch["real_mask"].numpy(), arrays)
+        probs = decoder.calibrated(arrays["text_probs"])
+        for row, (index, example) in enumerate(zip(batch_ids, examples, strict=True)):
+            window = windows[index]
+            if window.count == 1:
+                decoded[index] = example
+                continue
+            shift = window.start - window.prefix  # window positions -> text tokens
+            logits = arrays.get("label_attr_logits")
+            decoded[index] = WindowResult(
+                window,
+                example,
+                [(first + shift, last + shift) for first, last, _ in span_tokens[row]],
+                probs[row],
+                None if logits is None else logits[row],
+            )
+    results = []
+    for _, group in groupby(range(len(windows)), key=lambda i: windows[i].text):
+        parts = [decoded[i] for i in group]
+        results.append(parts[0] if len(parts) == 1 else _merged(parts, config, enforce))
+    if long_texts == "truncate":
+        for example, feature in zip(results, features, strict=True):
+            if feature.truncated:
+                example.meta["truncated"] = True
+                if warn_truncated:
+                    warn(logger, "W105", f"{describe_text(example.text)} truncated to {config.max_length} subwords")
+    if consistency != "off":
+        for example in results:
             _mark_inconsistent(example, config)
-    return results  # type: ignore[return-value]
+    return results
+
+
+def _merged(parts: list[WindowResult], config: JointConfig, enforce: bool) -> Example:
+    """The windows of one text as one example; text-level consistency checked on the merged labels."""
+    allowed = (lambda probs: _allowed_spans(probs, config)) if enforce else None
+    example = merge(parts, config, lambda probs: _text_labels(probs, config), allowed)
+    if enforce:
+        example.relations = [r for r in example.relations if _fits_text(example, r.label, config)]
+        example.events = [e for e in example.events if _fits_text(example, e.type, config)]
+    else:
+        _mark_structures_against_text(example, config)
+    return example
+
+
+def _allowed_spans(probs: np.ndarray, config: JointConfig):
+    """Span labels seen with the top text label in training (as :func:`_allowed_tags`); ``None``: all."""
+    seen = config.consistency or {}
+    if not config.text_labels or not seen:
+        return None
+    label = config.text_labels[int(np.argmax(probs))]
+    if label not in seen:
+        return None
+    ok = set(seen[label])
+    return lambda span: span.label in ok
 
 
 def predict_attributes(
-    model: JointModel, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 64, backend: Any = None
+    model: JointModel,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    *,
+    batch_size: int = 64,
+    backend: Any = None,
+    long_texts: str = "window",
+    stride: int | None = None,
 ) -> list[Example]:
     """The model's attributes for the spans and text labels that ``examples`` already have.
 
     The literature's "polarity on gold terms / gold categories" protocol: spans and
     labels stay as given, only ``attrs`` / ``label_attrs`` (with their scores) are
     predicted. A span that covers no token of the (possibly truncated) text keeps no
-    attributes.
+    attributes. In ``window`` mode a long text is split as in :func:`predict_examples`:
+    a span is scored in the window holding it farthest from a cut edge (a span no window
+    holds whole, in the window with most of it,
+    :func:`~mrekit.encoder.windows.best_window`), and label attributes are the mean value
+    probabilities of all windows, weighted by their new tokens.
 
     Returns:
         Copies of ``examples`` with predicted attributes; relations, events and meta kept.
     """
+    check_long_texts(long_texts, stride)
     config = model.config
     backend = backend or TorchBackend(model)
     space = LabelSpace(config.text_labels, config.span_labels, config.multi_label)
     texts = [ex.text for ex in examples]
-    features = featurize_texts(texts, tokenizer, config.max_length)
+    if long_texts == "truncate":
+        whole, windows = text_features(texts, tokenizer, config.max_length, "truncate")
+        features = whole
+    else:
+        whole = featurize_texts(texts, tokenizer, config.max_length, truncation=False)
+        features, windows = split_features(whole, config.max_length, stride)
+    of_text: list[list[int]] = [[] for _ in examples]
+    for index, window in enumerate(windows):
+        of_text[window.text].append(index)
+    aligned, requests = _attribute_requests(examples, whole, windows, of_text)
     pad = tokenizer.pad_token_id or 0
-    results: list[Example | None] = [None] * len(examples)
+    pooled: dict[tuple[int, int], np.ndarray] = {}
+    label_logits: dict[int, np.ndarray] = {}
     for batch_ids in bucketed_batches([len(f.input_ids) for f in features], batch_size, seed=None):
-        items = [features[i] for i in batch_ids]
-        batch = collate(items, space, pad)
+        batch = collate([features[i] for i in batch_ids], space, pad)
         arrays = dict(zip(config.outputs, backend.scores(batch), strict=True))
         mask = batch["real_mask"].numpy()
         for row, index in enumerate(batch_ids):
-            results[index] = _given_attributes(examples[index], items[row], row, mask, arrays, config)
-    return results  # type: ignore[return-value]
+            wanted = requests.get(index, [])
+            if wanted and "span_attr_logits" in arrays:
+                first, last = [r[2] for r in wanted], [r[3] for r in wanted]
+                vectors = pool_token_range(arrays["span_attr_logits"], mask, [row] * len(wanted), first, last)
+                pooled.update(((i, k), vector) for (i, k, _, _), vector in zip(wanted, vectors, strict=True))
+            if "label_attr_logits" in arrays:
+                label_logits[index] = arrays["label_attr_logits"][row]
+    results = []
+    for i, gold in enumerate(examples):
+        logits = None
+        if label_logits:
+            rows = [label_logits[f] for f in of_text[i]]
+            weights = [windows[f].new for f in of_text[i]]
+            logits = rows[0] if len(rows) == 1 else mean_value_logits(rows, weights, config.label_attrs)
+        results.append(_given_attributes(gold, i, aligned[i], pooled, logits, config))
+    return results
 
 
-def _given_attributes(gold: Example, item, row: int, mask: np.ndarray, arrays, config: JointConfig) -> Example:
+def _attribute_requests(examples, whole, windows: list[Window], of_text: list[list[int]]):
+    """Per example its gold spans' token spans; per window ``(example, span, first, last)`` to pool there."""
+    aligned: list[list[Any]] = []
+    requests: dict[int, list[tuple[int, int, int, int]]] = {}
+    for i, gold in enumerate(examples):
+        token_spans = char_spans_to_token_spans(whole[i].offsets, gold.spans or [], mode="expand").token_spans
+        aligned.append(token_spans)
+        text_windows = [windows[f] for f in of_text[i]]
+        prefix = text_windows[0].prefix
+        for k, token_span in enumerate(token_spans):
+            if token_span is None:
+                continue
+            w, start, end = best_window(text_windows, token_span[0] - prefix, token_span[1] - prefix)
+            window = text_windows[w]
+            local = window.prefix - window.start
+            requests.setdefault(of_text[i][w], []).append((i, k, start + local, end + local))
+    return aligned, requests
+
+
+def _given_attributes(gold: Example, i: int, aligned, pooled, label_logits, config: JointConfig) -> Example:
     example = Example(
         gold.text,
         id=gold.id,
@@ -131,19 +249,18 @@ def _given_attributes(gold: Example, item, row: int, mask: np.ndarray, arrays, c
     )
     if gold.spans is not None:
         example.spans = list(gold.spans)
-        if "span_attr_logits" in arrays:
-            aligned = char_spans_to_token_spans(item.offsets, gold.spans, mode="expand").token_spans
+        if "span_attr_logits" in config.outputs:
             spans = []
-            for span, token_span in zip(gold.spans, aligned, strict=True):
+            for k, (span, token_span) in enumerate(zip(gold.spans, aligned, strict=True)):
                 bare = Span(span.start, span.end, span.label, surface=span.surface, score=span.score)
-                if token_span is None:
+                if token_span is None or (i, k) not in pooled:
                     spans.append(bare)
                     continue
-                pooled = pool_token_range(arrays["span_attr_logits"], mask, [row], [token_span[0]], [token_span[1]])
-                spans.append(with_attrs(bare, *decode_values(pooled[0], config.span_attrs), config.attr_consistency))
+                values = decode_values(pooled[(i, k)], config.span_attrs)
+                spans.append(with_attrs(bare, *values, config.attr_consistency))
             example.spans = spans
-    if "label_attr_logits" in arrays:
-        label_attributes(example, arrays["label_attr_logits"][row], config)
+    if label_logits is not None:
+        label_attributes(example, label_logits, config)
     return example
 
 
@@ -162,7 +279,12 @@ class _Decoder:
         self.allowed_values = _allowed_values(config) if enforce else {}
         self.types = [tag[2:] for tag in config.tags]
 
-    def __call__(self, texts, batch_ids, items, mask, arrays: dict[str, np.ndarray]) -> list[Example]:
+    def calibrated(self, text_probs: np.ndarray) -> np.ndarray:
+        """Text probabilities after the model's temperature (single-label; the argmax never changes)."""
+        return text_probs if self.config.multi_label else apply_temperature(text_probs, self.config.temperature)
+
+    def __call__(self, texts, batch_ids, items, mask, arrays: dict[str, np.ndarray]):
+        """``(examples, span tokens)``: per row its example and its spans' ``(first, last exclusive, type)`` tokens."""
         text_probs, tag_scores = arrays["text_probs"], arrays["tag_scores"]
         if self.allowed is not None:
             # Forbid span types never seen with the predicted text label.
@@ -200,8 +322,7 @@ class _Decoder:
             per_row[row].append(span)
             span_tokens[row].append((int(first[k]), int(last[k]) + 1, span_type[span.label]))
         word_level = "word" in self.config.levels
-        if not self.config.multi_label:  # calibrated text probabilities (mrekit calibrate); same argmax
-            text_probs = apply_temperature(text_probs, self.config.temperature)
+        text_probs = self.calibrated(text_probs)  # calibrated text probabilities (mrekit calibrate); same argmax
         out = []
         for row, index in enumerate(batch_ids):
             labels, label_scores = _text_labels(text_probs[row], self.config)
@@ -216,7 +337,7 @@ class _Decoder:
             out.append(example)
         if "token_states" in arrays and self.model is not None:
             add_relations_and_events(out, self.model, arrays, span_tokens, mask, enforce=self.enforce)
-        return out
+        return out, span_tokens
 
 
 def add_relations_and_events(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from mrekit.encoder.scripts import (
 )
 from mrekit.encoder.serialization import is_export, load_model, read_manifest, save_model
 from mrekit.encoder.training import EncoderHooks
+from mrekit.encoder.windows import check_long_texts
 from mrekit.errors import MrekitError, warn
 from mrekit.metrics.calibration import fit_temperature, softmax_calibration
 from mrekit.predictor import Predictor, check_batch_size, check_consistency, check_texts
@@ -294,16 +295,36 @@ class MREModel(Predictor):
             raise RuntimeError("call fit() or MREModel.load() first")
         return self.model_
 
-    def predict(self, texts: Sequence[str], *, batch_size: int = 64, consistency: str = "report") -> list[Example]:
+    def predict(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        consistency: str = "report",
+        long_texts: str = "window",
+        stride: int | None = None,
+    ) -> list[Example]:
         """Predict each text's label(s) and spans.
+
+        Args:
+            texts: Raw texts.
+            batch_size: Texts (or windows of long texts) per forward pass.
+            consistency: ``report``, ``enforce`` or ``off`` (see :func:`~mrekit.encoder.inference.predict_examples`).
+            long_texts: ``window`` (default): a text longer than ``max_length`` subwords is
+                predicted in overlapping windows merged into one example with global offsets
+                (``meta["windows"]``; rules in :mod:`mrekit.encoder.windows`); ``truncate``:
+                it is cut at ``max_length`` (``meta["truncated"]``, warning ``W105``).
+            stride: Subwords shared by consecutive windows (default: a quarter of a window).
 
         Raises:
             MrekitError: ``E104`` for one ``str`` instead of a list of texts; ``E183`` for
-                a ``batch_size`` that is not a positive integer or an unknown ``consistency``.
+                a ``batch_size`` that is not a positive integer, an unknown ``consistency``
+                or ``long_texts``, or a ``stride`` that is negative or a whole window.
         """
         texts = check_texts(texts)
         check_batch_size(batch_size)
         check_consistency(consistency)
+        check_long_texts(long_texts, stride)
         return predict_examples(
             self._fitted(),
             self.tokenizer_,
@@ -311,13 +332,31 @@ class MREModel(Predictor):
             batch_size=batch_size,
             consistency=consistency,
             backend=getattr(self, "backend_", None),
+            long_texts=long_texts,
+            stride=stride,
         )
 
-    def predict_attributes(self, examples: Sequence[Example], *, batch_size: int = 64) -> list[Example]:
+    def pipe(
+        self, texts: Iterable[str], *, batch_size: int = 64, long_texts: str = "window", stride: int | None = None
+    ) -> Iterator[Example]:
+        """:meth:`Predictor.pipe` with :meth:`predict`'s ``long_texts`` and ``stride`` (checked at once)."""
+        check_long_texts(long_texts, stride)
+        return super().pipe(texts, batch_size=batch_size, long_texts=long_texts, stride=stride)
+
+    def predict_attributes(
+        self,
+        examples: Sequence[Example],
+        *,
+        batch_size: int = 64,
+        long_texts: str = "window",
+        stride: int | None = None,
+    ) -> list[Example]:
         """Attributes (e.g. polarity) of the spans and text labels the examples already have.
 
         For scoring polarity on gold aspect terms and categories, as the ABSA literature
         does; :meth:`predict` gives attributes of the predicted spans and labels.
+        ``long_texts`` and ``stride`` as in :meth:`predict` (see
+        :func:`~mrekit.encoder.inference.predict_attributes`).
 
         Example:
             >>> ex = Example("the ramen was cold", spans=[Span(4, 9, "aspect")])  # doctest: +SKIP
@@ -325,6 +364,7 @@ class MREModel(Predictor):
             {'polarity': 'negative'}
         """
         check_batch_size(batch_size)
+        check_long_texts(long_texts, stride)
         if isinstance(examples, (str, Example)):
             raise MrekitError("E104", "predict_attributes takes a list of Examples", field="examples")
         bad = [i for i, ex in enumerate(examples) if not isinstance(ex, Example)]
@@ -336,6 +376,8 @@ class MREModel(Predictor):
             list(examples),
             batch_size=batch_size,
             backend=getattr(self, "backend_", None),
+            long_texts=long_texts,
+            stride=stride,
         )
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
