@@ -48,6 +48,7 @@ LAYERS: dict[str, float] = {
 OPTIONAL_EXTRAS = {
     "mrekit.server": "fastapi, uvicorn (mrekit[server])",
     "mrekit.formats.spacy": "spacy (mrekit[spacy])",
+    "mrekit.annotate.ray_engine": "ray (mrekit[ray])",
 }
 ENGINES = ("mrekit.encoder", "mrekit.generative")
 

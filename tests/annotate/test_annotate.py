@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 import mrekit
-from mrekit.annotate import sinks
+from mrekit.annotate import ENGINES, sinks
 from mrekit.annotate.sources import BadRow, ReadOptions, Record, estimate_documents, expand_inputs, iter_documents
 from mrekit.annotate.state import MANIFEST
 from mrekit.encoder.model import MREModel
@@ -254,7 +255,9 @@ def test_outputs_are_refused_or_replaced_as_mrekit_outputs_are(model_dir, corpus
     assert sorted(p.name for p in docs.iterdir())[:2] == ["a.jsonl", "b.txt"]
 
 
-def test_settings_engines_and_inputs_are_checked_before_any_work(tmp_path):
+def test_settings_engines_and_inputs_are_checked_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on an install without the ray extra
+    monkeypatch.delitem(ENGINES, "ray", raising=False)
     text = tmp_path / "t.txt"
     text.write_text("play muse\n")
     cases = [

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
-from mrekit.annotate import AnnotateProgress
+from mrekit.annotate import ENGINES, AnnotateProgress
 from mrekit.annotate.state import MANIFEST
 from mrekit.cli import app
 from mrekit.cli.annotate import PlainProgress, _duration
@@ -85,7 +86,9 @@ def test_parquet_format_and_txt_file_mode(model_dir, inputs, tmp_path):
         (("--resume", "--overwrite"), "[E183]"),
     ],
 )
-def test_bad_options_are_coded_errors(tmp_path, extra, says):
+def test_bad_options_are_coded_errors(tmp_path, extra, says, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on an install without the ray extra
+    monkeypatch.delitem(ENGINES, "ray", raising=False)
     text = tmp_path / "t.txt"
     text.write_text("play muse\n")
     result = run("annotate", tmp_path / "model", text, "-o", tmp_path / "out", *extra)

@@ -12,20 +12,24 @@ whole or absent), yields a :class:`ShardDone` once its file is in place (in any 
 calls ``on_documents(n)`` in the caller's thread as documents are done, and on a
 failure stops its workers and raises (the shards already yielded stay valid). Engines
 are registered by name in :data:`ENGINES` (:func:`register_engine`); ``local`` is built
-in, ``ray`` is reserved for the Ray engine (``E220`` until it is installed).
+in; ``ray`` (:mod:`mrekit.annotate.ray_engine`) is registered the first time it is asked
+for, when Ray is installed (``E220`` with the install hint otherwise), so that importing
+mrekit never imports Ray.
 
 Example:
-    >>> sorted(ENGINES)
-    ['local']
-    >>> get_engine("ray")  # doctest: +ELLIPSIS
+    >>> "local" in ENGINES
+    True
+    >>> get_engine("spark")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mrekit.errors.MrekitError: [E220] field 'engine': the ray engine needs the ray extra, ...
+    mrekit.errors.MrekitError: [E220] field 'engine': unknown annotation engine 'spark' (known: local...)
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import queue
@@ -102,6 +106,8 @@ Engine = Callable[[Job, Iterable[ShardTask], Callable[[int], None]], Iterator[Sh
 ENGINES: dict[str, Engine] = {}
 #: Engine names kept for engines that come with an extra, and the extra.
 RESERVED = {"ray": "ray"}
+#: Engines registered on first use: name -> (the package they need, their module, the engine's name in it).
+LAZY = {"ray": ("ray", "mrekit.annotate.ray_engine", "run_ray")}
 
 
 def register_engine(name: str, engine: Engine) -> Engine:
@@ -118,6 +124,10 @@ def get_engine(name: str) -> Engine:
     """
     if name in ENGINES:
         return ENGINES[name]
+    if name in LAZY:
+        package, module, attribute = LAZY[name]
+        if importlib.util.find_spec(package) is not None:  # found, not imported: the engine imports it when run
+            return register_engine(name, getattr(importlib.import_module(module), attribute))
     if name in RESERVED:
         extra = RESERVED[name]
         raise MrekitError(
@@ -126,7 +136,7 @@ def get_engine(name: str) -> Engine:
             field="engine",
             hint=f"pip install 'mrekit[{extra}]', or use --engine local",
         )
-    known = ", ".join(sorted(ENGINES))
+    known = ", ".join(sorted(set(ENGINES) | set(LAZY)))
     raise MrekitError("E220", f"unknown annotation engine {name!r}", field="engine", hint=f"known: {known}")
 
 

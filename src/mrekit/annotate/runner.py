@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mrekit.annotate.engines import Job, ShardTask, get_engine
+from mrekit.annotate.engines import Engine, Job, ShardTask, get_engine
 from mrekit.annotate.sinks import ERRORS, FORMATS, ErrorLog, error_log, shard_name
 from mrekit.annotate.sources import (
     BadRow,
@@ -80,7 +80,7 @@ def annotate(
     input_format: str | None = None,
     fmt: str = "jsonl",
     include_text: bool = True,
-    engine: str = "local",
+    engine: str | Engine = "local",
     threads: int | None = None,
     load_options: dict[str, Any] | None = None,
     progress: Callable[[AnnotateProgress], None] | None = None,
@@ -103,7 +103,8 @@ def annotate(
         input_format: Read every input as this format instead of by suffix.
         fmt: The shards' format, ``jsonl`` or ``parquet``.
         include_text: Write each document's text in its row.
-        engine: What runs the shards (``local``; see :mod:`mrekit.annotate.engines`).
+        engine: What runs the shards: a registered name (``local``, ``ray``; see
+            :mod:`mrekit.annotate.engines`) or an engine itself (``RayEngine(address=...)``).
         threads: Torch threads per worker (default with ``workers > 1``: cores / workers).
         load_options: Keyword arguments for :func:`mrekit.load` (e.g. ``{"backend": "onnx"}``).
         progress: Called with an :class:`AnnotateProgress` as documents and shards are done.
@@ -132,7 +133,7 @@ def annotate(
     _check_settings(shard_size=shard_size, batch_size=batch_size, workers=workers, threads=threads, fmt=fmt)
     options = ReadOptions(text_key=text_key, id_key=id_key, txt_mode=txt_mode, input_format=input_format)
     options.check()
-    run_engine = get_engine(engine)
+    run_engine = engine if callable(engine) else get_engine(engine)
     if fmt == "parquet":
         require_pyarrow("writing Parquet")
     paths = expand_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs)
@@ -179,7 +180,11 @@ def annotate(
     planner = _Planner(out, fmt, shard_size, finished, state, report)
     with error_log(out / ERRORS) as errors:
         tasks = planner.tasks(iter_documents(paths, options), errors)
+        recorded: set[int] = set()
         for done in run_engine(job, tasks, on_documents):
+            if done.index in recorded:  # a retried shard reported twice: one file, recorded once
+                continue
+            recorded.add(done.index)
             manifest["shards"][shard_key(done.index)] = done.file.to_dict()
             manifest["shards"] = dict(sorted(manifest["shards"].items()))
             write_manifest(out, manifest)

@@ -16,9 +16,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from mrekit.annotate import AnnotateProgress
+from mrekit.annotate import AnnotateProgress, get_engine
 from mrekit.annotate import annotate as run_annotate
+from mrekit.annotate.ray_engine import RayEngine
 from mrekit.cli._ui import cli_errors, console, err_console
+from mrekit.errors import MrekitError
 
 #: Without a terminal, a plain progress line goes to stderr at least this often (and after each shard).
 PLAIN_SECONDS = 30.0
@@ -132,7 +134,10 @@ def command(
     fmt: Annotated[str, typer.Option("--format", help="Shard format: jsonl or parquet (needs pyarrow).")] = "jsonl",
     shard_size: Annotated[int, typer.Option(help="Documents per shard (the unit of --resume).")] = 10000,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
-    workers: Annotated[int, typer.Option(help="Processes, each loading the model once; results are the same.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(help="Processes (--engine ray: Ray actors), each loading the model once; results are the same."),
+    ] = 1,
     threads: Annotated[
         int | None, typer.Option(help="Torch threads per worker (default with --workers N: cores / N).")
     ] = None,
@@ -148,21 +153,41 @@ def command(
     ] = None,
     text: Annotated[bool, typer.Option("--text/--no-text", help="Write each document's text in its row.")] = True,
     engine: Annotated[
-        str, typer.Option(help="What runs the shards: local (ray: reserved for the Ray engine).")
+        str,
+        typer.Option(
+            help="What runs the shards: local (this machine) or ray (Ray actors on a Ray cluster; needs the ray extra)."
+        ),
     ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine ray: the cluster to join (ray://HEAD:10001, HEAD:6379 or auto; default $RAY_ADDRESS, "
+            "else a local Ray of --workers x --cpus-per-worker CPUs, shut down at the end).",
+            show_default=False,
+        ),
+    ] = None,
+    cpus_per_worker: Annotated[
+        int | None,
+        typer.Option(help="--engine ray: CPUs each actor reserves, and its torch threads (default --threads, else 1)."),
+    ] = None,
 ) -> None:
     """Annotate a corpus with a model: sharded, atomic, resumable outputs in a folder.
 
     OUT gets part-00000.jsonl, part-00001.jsonl, ... with one row per document (id, text, labels, spans, ...).
     Bad input rows go to OUT/errors.jsonl (file, line, code, message); OUT/manifest.json lists the finished shards.
     --resume writes only the shards that are missing, once the inputs, settings and model are the same.
+    --engine ray runs the shards on --workers Ray actors; their shards go straight to OUT, which (like the model)
+    must be on a filesystem every node of the cluster sees, at the same path. The same OUT resumes with either engine.
 
     Examples:
         mrekit annotate runs/snips texts.txt -o annotated
         mrekit annotate runs/snips 'data/**/*.jsonl' notes.csv -o annotated --workers 4 --shard-size 5000
         mrekit annotate runs/snips 'data/**/*.jsonl' notes.csv -o annotated --resume
         mrekit annotate runs/snips docs/*.txt --txt-mode file --format parquet --no-text -o annotated
+        mrekit annotate runs/snips 'data/*.jsonl' -o annotated --engine ray --workers 2 --cpus-per-worker 1
+        mrekit annotate /nfs/snips '/nfs/docs/*' -o /nfs/out --engine ray --ray-address ray://head:10001 --workers 8
     """
+    chosen: Any = cli_errors(_engine)(engine, ray_address, cpus_per_worker)
     reporter: Any = RichProgress() if err_console.is_terminal else PlainProgress()
     try:
         summary = cli_errors(run_annotate)(
@@ -180,10 +205,22 @@ def command(
             input_format=input_format,
             fmt=fmt,
             include_text=text,
-            engine=engine,
+            engine=chosen,
             threads=threads,
             progress=reporter,
         )
     finally:
         reporter.close()
     console.print(Text.assemble(("✔ ", "green"), summary_line(summary)), highlight=False, soft_wrap=True)
+
+
+def _engine(name: str, ray_address: str | None, cpus_per_worker: int | None) -> Any:
+    """The engine to run: its name, or a :class:`RayEngine` with the ray options (``E220``, ``E183``)."""
+    get_engine(name)  # E220 for an unknown engine, or ray without the ray extra
+    if name == "ray":
+        return RayEngine(address=ray_address, cpus_per_worker=cpus_per_worker)
+    for option, value in (("--ray-address", ray_address), ("--cpus-per-worker", cpus_per_worker)):
+        if value is not None:
+            field = option.lstrip("-").replace("-", "_")
+            raise MrekitError("E183", f"{option} is an option of --engine ray", field=field)
+    return name
