@@ -221,7 +221,12 @@ OLD_RECIPES = {
     "stockmark_ja": {"epochs": 8, "learning_rate": 2e-4, "batch_size": 32},
 }
 #: Recipes added as config files since (not in bench/joint.py's old code).
-NEW_RECIPES = {"chabsa": {"epochs": "auto", "learning_rate": 1e-4, "batch_size": 32}}
+NEW_RECIPES = {
+    "chabsa": {"epochs": "auto", "learning_rate": 1e-4, "batch_size": 32},
+    **{name: {"epochs": "auto", "learning_rate": 2e-4, "batch_size": 16} for name in ("conll04", "ade", "phee")},
+}
+#: Word-level-only data sets (no text label): their mode is isolated.
+WORD_ONLY = ("stockmark_ja", "conll04", "ade")
 RECIPES = {**OLD_RECIPES, **NEW_RECIPES}
 
 
@@ -238,7 +243,7 @@ def test_bench_config_parses_and_its_data_specs_are_valid(name):
     specs = {part: data_spec(config[part], part) for part in ("train", "dev", "test")}
     for spec in specs.values():
         assert spec.path.startswith("../shared/data/")
-    if name == "stockmark_ja":
+    if name in WORD_ONLY:
         assert (config["mode"], config["levels"]) == ("isolated", ["word"])
     else:
         assert config["levels"] == ["text", "word"] and config["mode"] in ("isolated", "shared", "mre")
