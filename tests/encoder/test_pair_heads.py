@@ -246,3 +246,19 @@ def test_structure_consistency_counts_labels_without_structures():
     ]
     assert _structure_consistency(ade) == {"ADE": ["Adverse-Effect"], "none": []}
     assert _structure_consistency([Example("c", labels=["none"], spans=[])]) == {}
+
+
+def test_word_level_models_of_relations_are_chosen_on_relation_f1(data, tmp_path):
+    from mrekit.encoder.training import EncoderHooks
+
+    relations = relation_data()[:6]
+    encoder = make_tiny_encoder(tmp_path / "enc", [ex.text for ex in relations])
+    model = MREModel(mode="isolated", encoder=encoder, levels=["word"]).fit(
+        relations, relations, args=TrainingArguments(epochs=1, batch_size=4), output_dir=tmp_path / "run"
+    )
+    hooks = EncoderHooks(model.model_, model.tokenizer_, TrainingArguments())
+    assert hooks.selection_metric(relations) == "relation_f1"
+    plain = [Example(ex.text, spans=ex.spans) for ex in relations]
+    assert hooks.selection_metric(plain) == "span_f1"
+    log = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert "relation_f1" in log

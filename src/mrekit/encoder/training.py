@@ -124,7 +124,16 @@ class EncoderHooks:
         return {k: v for k, v in scores.items() if isinstance(v, float)}
 
     def selection_metric(self, dev: Sequence[Example] | None) -> str | None:
-        return choose_metric(self.args.selection_metric, model_levels(self.module), dev)
+        metric = choose_metric(self.args.selection_metric, model_levels(self.module), dev)
+        if self.args.selection_metric == "auto" and metric == "span_f1" and dev:
+            # A word-level model of relations or events is chosen on them, not on its spans alone
+            # (text + word models already are: frame accuracy holds every level).
+            config = self.module.config
+            if config.relation_labels and any(ex.relations for ex in dev):
+                return "relation_f1"
+            if config.role_labels and any(ex.events for ex in dev):
+                return "event_argument_f1"
+        return metric
 
     def fingerprint(self, train: Sequence[Example], dev: Sequence[Example] | None) -> dict[str, Any]:
         self.data = data_facts(train, dev)
