@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -31,3 +32,20 @@ def run_meta(command: str, **extra: Any) -> dict[str, Any]:
         f"{platform.python_version()}",
         **extra,
     }
+
+
+def cell_text(cell: dict[str, Any] | None, count: str = "({n})") -> str:
+    """A results cell as ``mean ± sd (n)`` in percent ("–" when empty); ``count`` formats n."""
+    if not cell or cell.get("mean") is None or not cell.get("n"):
+        return "–"
+    sd = f" ± {100 * cell['sd']:.1f}" if cell["n"] > 1 else ""
+    return f"{100 * cell['mean']:.1f}{sd} {count.format(n=cell['n'])}"
+
+
+def write_results(name: str, results: dict[str, Any], markdown: str) -> None:
+    """``bench/results/<name>.json`` and ``.md``, each replaced atomically (never half-written)."""
+    from mrekit.outputs import atomic_file
+
+    for suffix, text in ((".json", json.dumps(results, indent=2, ensure_ascii=False) + "\n"), (".md", markdown)):
+        with atomic_file(ROOT / "results" / f"{name}{suffix}", overwrite=True) as fh:
+            fh.write(text)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import run_meta
+from _common import cell_text, run_meta, write_results
 from joint import bench_config, load_dataset, word_only
 
 from mrekit.encoder.model import MREModel
@@ -159,28 +159,19 @@ def markdown(results: dict[str, Any]) -> str:
     for key, methods in results.items():
         if key.startswith("_"):
             continue
+        cols = ("dev_span_f1", "dev_frame_accuracy", "span_f1", "text_accuracy", "frame_accuracy")
         for method, cell in methods.items():
             lines.append(
-                f"| {key} | {method} | {_fmt(cell['dev_span_f1'])} | {_fmt(cell['dev_frame_accuracy'])} "
-                f"| {_fmt(cell['span_f1'])} | {_fmt(cell['text_accuracy'])} | {_fmt(cell['frame_accuracy'])} "
-                f"| {cell['train_minutes']['mean']:.1f} |"
+                f"| {key} | {method} | "
+                + " | ".join(cell_text(cell[k], "(n={n})") for k in cols)
+                + f" | {cell['train_minutes']['mean']:.1f} |"
             )
     return "\n".join(lines) + "\n"
 
 
-def _fmt(cell: dict[str, Any] | None) -> str:
-    if not cell or cell.get("mean") is None or not cell.get("n"):
-        return "–"
-    sd = f" ± {100 * cell['sd']:.1f}" if cell.get("n", 0) > 1 else ""
-    return f"{100 * cell['mean']:.1f}{sd} (n={cell['n']})"
-
-
 def write(command: str) -> None:
     results = aggregate(command)
-    with atomic_file(RESULTS / "japanese.json", overwrite=True) as fh:
-        fh.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    with atomic_file(RESULTS / "japanese.md", overwrite=True) as fh:
-        fh.write(markdown(results))
+    write_results("japanese", results, markdown(results))
 
 
 def main() -> None:

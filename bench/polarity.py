@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import run_meta
+from _common import cell_text, run_meta, write_results
 from joint import bench_config, load_dataset
 
 from mrekit.encoder.model import MREModel
@@ -289,24 +289,14 @@ def markdown(results: dict[str, Any]) -> str:
         if name.startswith("_"):
             continue
         for method, cell in methods.items():
-            row = [_fmt(cell[c]) if c != "train_minutes" else f"{cell[c]['mean']:.1f}" for c in cols]
+            row = [cell_text(cell[c]) if c != "train_minutes" else f"{cell[c]['mean']:.1f}" for c in cols]
             lines.append(f"| {name} | {method} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _fmt(cell: dict[str, Any] | None) -> str:
-    if not cell or cell.get("mean") is None or not cell.get("n"):
-        return "–"
-    sd = f" ± {100 * cell['sd']:.1f}" if cell.get("n", 0) > 1 else ""
-    return f"{100 * cell['mean']:.1f}{sd} ({cell['n']})"
-
-
 def write(command: str) -> None:
     results = aggregate(command)
-    with atomic_file(RESULTS / "polarity.json", overwrite=True) as fh:
-        fh.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    with atomic_file(RESULTS / "polarity.md", overwrite=True) as fh:
-        fh.write(markdown(results))
+    write_results("polarity", results, markdown(results))
 
 
 def main() -> None:

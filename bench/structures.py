@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import run_meta
+from _common import cell_text, run_meta, write_results
 from joint import bench_config, locate
 
 from mrekit.datasets import read_data
@@ -197,7 +197,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         published = PUBLISHED.get(name, {})
         for method, cell in methods.items():
-            row = [_fmt(cell.get(c)) + (f" [{published[c]}]" if c in published else "") for c in cols]
+            row = [cell_text(cell.get(c)) + (f" [{published[c]}]" if c in published else "") for c in cols]
             folds = f" (folds {','.join(map(str, cell['folds']))})" if cell["folds"] else ""
             lines.append(
                 f"| {name}{folds} | {method} | " + " | ".join(row) + f" | {cell['train_minutes']['mean']:.1f} |"
@@ -205,19 +205,9 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(cell: dict[str, Any] | None) -> str:
-    if not cell or cell.get("mean") is None:
-        return "–"
-    sd = f" ± {100 * cell['sd']:.1f}" if cell.get("n", 0) > 1 else ""
-    return f"{100 * cell['mean']:.1f}{sd} ({cell['n']})"
-
-
 def write(command: str) -> None:
     results = aggregate(command)
-    with atomic_file(RESULTS / "structures.json", overwrite=True) as fh:
-        fh.write(json.dumps(results, indent=2) + "\n")
-    with atomic_file(RESULTS / "structures.md", overwrite=True) as fh:
-        fh.write(markdown(results))
+    write_results("structures", results, markdown(results))
 
 
 def main() -> None:

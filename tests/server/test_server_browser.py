@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser  # noqa: E402
+from browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, serving  # noqa: E402
 
 import mrekit  # noqa: E402
 from mrekit.encoder.model import MREModel  # noqa: E402
@@ -37,24 +35,13 @@ def server_url(snips_mini, tiny_encoder, tmp_path_factory):
     """uvicorn on 127.0.0.1 (a free port) in a background thread, serving a tiny trained model."""
     require_browser()
     import torch
-    import uvicorn
 
     threads = torch.get_num_threads()
     out = tmp_path_factory.mktemp("browser-run")
     model = MREModel(mode="mre", encoder=tiny_encoder).fit(snips_mini, snips_mini, args=ARGS, output_dir=out)
     app = create_app(mrekit.load(model.save(out / "model")))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="mrekit-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(app, "mrekit-test-server") as url:
+        yield url
     torch.set_num_threads(threads)
 
 

@@ -9,15 +9,13 @@ attributes, their scores and the colours the page must show are known.
 from __future__ import annotations
 
 import copy
-import threading
-import time
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser  # noqa: E402
+from browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, serving  # noqa: E402
 
 from mrekit import Example, Span  # noqa: E402
 from mrekit.server.app import create_app  # noqa: E402
@@ -102,20 +100,8 @@ def test_fixed_answers_are_literal():
 def server_url():
     """uvicorn on 127.0.0.1 (a free port) in a background thread, serving :class:`FixedModel`."""
     require_browser()
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(FixedModel()), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="mrekit-test-server-attrs", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(create_app(FixedModel()), "mrekit-test-server-attrs") as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-import time
 import urllib.request
 
 import pytest
@@ -25,7 +23,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the server extra (uvicorn) is not installed")
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser  # noqa: E402
+from browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, serving  # noqa: E402
 
 import mrekit  # noqa: E402
 from mrekit import Example, Span  # noqa: E402
@@ -99,7 +97,6 @@ def server_url(ja_examples, tiny_encoder, tmp_path_factory):
     """uvicorn on 127.0.0.1 (a free port) serving a tiny model trained on Japanese, MOCKED patched in."""
     require_browser()
     import torch
-    import uvicorn
 
     threads = torch.get_num_threads()
     out = tmp_path_factory.mktemp("browser-run-ja")
@@ -114,18 +111,8 @@ def server_url(ja_examples, tiny_encoder, tmp_path_factory):
 
     loaded.predict = predict  # before create_app, which hands model.predict to its batcher
     app = create_app(loaded)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="mrekit-test-server-ja", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(app, "mrekit-test-server-ja") as url:
+        yield url
     torch.set_num_threads(threads)
 
 
