@@ -137,7 +137,7 @@ def aggregate(command: str) -> dict[str, Any]:
             cell[f"dev_{metric}"] = summarize([r["dev"][metric] for r in runs if r["dev"][metric] is not None])
         cell["train_minutes"] = summarize([r["train_minutes"] for r in runs])
         cell["test_sentences_per_second"] = summarize([r["test_sentences_per_second"] for r in runs])
-        out.setdefault(key, {})[method] = cell
+        out.setdefault(key, {})[method] = {k: v for k, v in cell.items() if v is not None}  # absent levels: no cell
     out["_meta"] = run_meta(
         command,
         runs=len(records),
@@ -163,7 +163,7 @@ def markdown(results: dict[str, Any]) -> str:
         for method, cell in methods.items():
             lines.append(
                 f"| {key} | {method} | "
-                + " | ".join(cell_text(cell[k], "(n={n})") for k in cols)
+                + " | ".join(cell_text(cell.get(k), "(n={n})") for k in cols)
                 + f" | {cell['train_minutes']['mean']:.1f} |"
             )
     return "\n".join(lines) + "\n"

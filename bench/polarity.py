@@ -207,6 +207,7 @@ def rescore(data: Path) -> None:
 
 def aggregate(command: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    cis: dict[str, Any] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(RUNS.glob("*.json")):
         record = json.loads(path.read_text())
@@ -218,14 +219,15 @@ def aggregate(command: str) -> dict[str, Any]:
         for metric in PREDICTED:
             cell[f"dev_{metric}"] = summarize([r["dev"][metric] for r in runs if r["dev"].get(metric) is not None])
         cell["train_minutes"] = summarize([r["train_minutes"] for r in runs])
-        cell["ci_seed0"] = next((r["test_ci"] for r in runs if r["seed"] == 0), None)
-        out.setdefault(name, {})[method] = cell
+        cis.setdefault(name, {})[method] = next((r["test_ci"] for r in runs if r["seed"] == 0), None)
+        out.setdefault(name, {})[method] = {k: v for k, v in cell.items() if v is not None}  # absent levels: no cell
     out["_meta"] = run_meta(
         command,
         runs=sum(len(r) for r in groups.values()),
         protocol="SemEval-14 terms 3-way (conflict terms removed), categories 4-way; chABSA as read",
         anchors={k: {"value": v, "source": s} for k, (v, s) in ANCHORS.items()},
         note="mean, sd over seeds on test; ci_seed0 = 95% bootstrap interval of seed 0; choices on dev",
+        ci_seed0=cis,
     )
     return out
 
@@ -289,7 +291,7 @@ def markdown(results: dict[str, Any]) -> str:
         if name.startswith("_"):
             continue
         for method, cell in methods.items():
-            row = [cell_text(cell[c]) if c != "train_minutes" else f"{cell[c]['mean']:.1f}" for c in cols]
+            row = [cell_text(cell.get(c)) if c != "train_minutes" else f"{cell[c]['mean']:.1f}" for c in cols]
             lines.append(f"| {name} | {method} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -157,6 +157,8 @@ def run_one(name: str, method: str, seed: int, data: Path, fold: int | None, thr
 def aggregate(command: str) -> dict[str, Any]:
     """Mean over seeds (and ADE folds: one value per fold and seed) per data set and method."""
     out: dict[str, Any] = {}
+    cis: dict[str, Any] = {}
+    folds: dict[str, Any] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(RUNS.glob("*.json")):
         record = json.loads(path.read_text())
@@ -170,13 +172,17 @@ def aggregate(command: str) -> dict[str, Any]:
                 cell[f"dev_{metric}"] = summarize([r["dev"][metric] for r in runs if r["dev"].get(metric) is not None])
         cell["train_minutes"] = summarize([r["train_minutes"] for r in runs])
         cell["test_sentences_per_second"] = summarize([r["test_sentences_per_second"] for r in runs])
-        cell["folds"] = sorted({r["fold"] for r in runs if r["fold"] is not None})
-        cell["ci_seed0"] = next((r["test_ci"] for r in runs if r["seed"] == 0 and r["fold"] in (None, 0)), None)
+        folds.setdefault(name, {})[method] = sorted({r["fold"] for r in runs if r["fold"] is not None})
+        cis.setdefault(name, {})[method] = next(
+            (r["test_ci"] for r in runs if r["seed"] == 0 and r["fold"] in (None, 0)), None
+        )
         out.setdefault(name, {})[method] = cell
     out["_meta"] = run_meta(
         command,
         runs=sum(len(r) for r in groups.values()),
         published=PUBLISHED,
+        ci_seed0=cis,
+        folds=folds,
         note="test reported, epochs chosen on dev; PHEE trained on main arguments only",
     )
     return out
@@ -198,7 +204,8 @@ def markdown(results: dict[str, Any]) -> str:
         published = PUBLISHED.get(name, {})
         for method, cell in methods.items():
             row = [cell_text(cell.get(c)) + (f" [{published[c]}]" if c in published else "") for c in cols]
-            folds = f" (folds {','.join(map(str, cell['folds']))})" if cell["folds"] else ""
+            used = results["_meta"].get("folds", {}).get(name, {}).get(method)
+            folds = f" (folds {','.join(map(str, used))})" if used else ""
             lines.append(
                 f"| {name}{folds} | {method} | " + " | ".join(row) + f" | {cell['train_minutes']['mean']:.1f} |"
             )
