@@ -1,9 +1,10 @@
 """The MRE study on the benchmark data sets: SNIPS, ATIS and SemEval-2014 restaurants.
 
-Runs the six runs of ``mrekit study`` (text_only, word_only, shared, mre and the two
-gold-conditioned runs) with 3 seeds on each data set, with the data set's recipe
-``bench/configs/<dataset>.toml`` of ``bench/joint.py`` (so ``shared``/``mre`` here are
-the joint benchmark's runs) and the same train/dev/test parts, then writes the study report:
+Runs the runs of ``mrekit study`` (text_only, word_only, shared, mre, conditioned with its
+shuffled and neutral controls, cascade, and the two gold-conditioned runs) with 3 seeds
+on each data set, with the data set's recipe ``bench/configs/<dataset>.toml`` of
+``bench/joint.py`` (so ``shared``/``mre`` here are the joint benchmark's runs) and the
+same train/dev/test parts, then writes the study report:
 
     bench/results/study/report.json, report.md, effects.png, levels.png
     bench/results/study/runs/<dataset>/<run>-seed<k>/{predictions.jsonl,run.json}   (the cache)
@@ -13,6 +14,7 @@ Usage (from the repository root, with ../shared/data beside it):
     .venv/bin/python bench/study.py                          # everything, one run at a time
     .venv/bin/python bench/study.py --jobs 12 --device cuda  # many runs side by side on one GPU
     .venv/bin/python bench/study.py --report-only            # rebuild the report from the cache
+    .venv/bin/python bench/study.py --report-only --seeds 0 --report-dir bench/results/study/seed0
 
 The cache is committed as ``bench/results/study/runs.tar.xz`` (predictions and run
 records, not the models) and extracted on first use.
@@ -39,13 +41,13 @@ from joint import bench_config, load_dataset, recipe
 
 from mrekit.study import RUNS
 from mrekit.study.report import build_report, write_report
-from mrekit.study.runs import StudyData, run_folder, run_one
+from mrekit.study.runs import StudyData, read_dev_scores, run_folder, run_one
 
 ROOT = Path(__file__).resolve().parent
 OUTPUT = ROOT / "results" / "study"
 #: The cache, committed compressed (the extracted ``runs/`` folder is git-ignored).
 ARCHIVE = "runs.tar.xz"
-DATASETS = ("snips", "atis", "semeval14_restaurants")
+DATASETS = ("snips", "atis", "semeval14_restaurants", "ade", "phee", "chabsa")
 
 
 def study_data(name: str, data: Path, max_train: int | None = None) -> StudyData:
@@ -55,7 +57,7 @@ def study_data(name: str, data: Path, max_train: int | None = None) -> StudyData
 
 
 def training(name: str, settings: dict) -> dict:
-    """The data set's recipe: the same budget for all six runs."""
+    """The data set's recipe: the same budget for every run."""
     overrides = {"training.device": settings["device"], "training.threads": settings["threads"]}
     if settings.get("epochs"):
         overrides["training.epochs"] = settings["epochs"]
@@ -140,15 +142,17 @@ def report(datasets: list[str], runs: list[str], seeds: list[int], args: argpars
             else:
                 logging.warning("%s %s: not all seeds finished, left out of the report", name, run)
     command = "python bench/study.py --datasets " + " ".join(datasets) + " --seeds " + " ".join(map(str, seeds))
-    built = build_report(sets, results, command=command, n_resamples=args.bootstrap)
+    dev = {name: read_dev_scores(args.output, name, runs, seeds) for name in datasets}
+    built = build_report(sets, results, command=command, n_resamples=args.bootstrap, dev_scores=dev)
     devices = Counter(
         json.loads(path.read_text()).get("device", "cpu") for path in args.output.glob("runs/*/*/run.json")
     )
     built["_meta"].update(
         recipes={n: recipe(n) for n in datasets}, seeds=seeds, splits="as bench/joint.py", trained_on=dict(devices)
     )
-    write_report(built, args.output)
-    logging.info("report written to %s", args.output / "report.md")
+    target = args.report_dir or args.output
+    write_report(built, target)
+    logging.info("report written to %s", target / "report.md")
 
 
 def main() -> None:
@@ -161,9 +165,13 @@ def main() -> None:
     parser.add_argument("--encoder", default=None, help="local encoder folder (default: the bundled MiniLM)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one process and CPU thread each")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of a run with --jobs 1")
     parser.add_argument("--deadline-minutes", type=float, default=None, help="start no run after this long")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--report-dir", type=Path, default=None, help="write the report here (default: --output), e.g. a seed-0 report"
+    )
     parser.add_argument("--no-report", action="store_true", help="only train (e.g. on a lent GPU machine)")
     parser.add_argument("--max-train", type=int, default=None, help="smoke runs only: cap the training set")
     parser.add_argument("--epochs", type=int, default=None, help="smoke runs only: override the recipe")
@@ -179,7 +187,7 @@ def main() -> None:
             "encoder": args.encoder,
             "device": args.device,
             # side by side, each process gets one CPU thread: more would only contend
-            "threads": 1 if args.jobs > 1 else None,
+            "threads": 1 if args.jobs > 1 else args.threads,
             "deadline": deadline,
             "max_train": args.max_train,
             "epochs": args.epochs,

@@ -33,6 +33,7 @@ LAYERS: dict[str, float] = {
     "mrekit.modelcard": 3.0,
     "mrekit.pretrained": 3.5,
     "mrekit.predictor": 4.0,
+    "mrekit.conditioning": 4.5,
     "mrekit.trainer": 5.0,
     "mrekit.encoder": 6.0,
     "mrekit.generative": 6.0,

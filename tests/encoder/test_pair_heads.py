@@ -233,7 +233,7 @@ def test_structures_never_seen_with_the_text_label_are_reported_or_left_out(trai
 
 
 def test_structure_consistency_counts_labels_without_structures():
-    from mrekit.encoder.model import _structure_consistency
+    from mrekit.encoder.features import structure_consistency
 
     ade = [
         Example(
@@ -244,8 +244,8 @@ def test_structure_consistency_counts_labels_without_structures():
         ),
         Example("c", labels=["none"]),
     ]
-    assert _structure_consistency(ade) == {"ADE": ["Adverse-Effect"], "none": []}
-    assert _structure_consistency([Example("c", labels=["none"], spans=[])]) == {}
+    assert structure_consistency(ade) == {"ADE": ["Adverse-Effect"], "none": []}
+    assert structure_consistency([Example("c", labels=["none"], spans=[])]) == {}
 
 
 def test_word_level_models_of_relations_are_chosen_on_relation_f1(data, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 
 import pytest
@@ -144,7 +146,13 @@ def test_split_and_frozen_embeddings_are_trained_saved_and_reloaded(tmp_path):
     assert model.model_.config.split_cjk == "chars"
     assert model.model_.config.freeze_embeddings is True
     after = model.model_.encoder.get_input_embeddings().weight.detach()
-    assert torch.equal(after, before)
+    # the frozen matrix is the pretrained one, stored in fp16 in the folder and read back as fp32
+    assert after.dtype == torch.float32 and torch.equal(after, before.half().float())
+    stored = load_file(tmp_path / "run" / "model-best" / "model.safetensors")
+    assert stored["encoder.embeddings.word_embeddings.weight"].dtype == torch.float16
+    assert stored["encoder.encoder.layer.0.attention.self.query.weight"].dtype == torch.float32
+    manifest = json.loads((tmp_path / "run" / "model-best" / "mrekit.json").read_text())
+    assert manifest["fp16_tensors"] == ["encoder.embeddings.word_embeddings.weight"]
     layer = "encoder.layer.0.attention.self.query.weight"  # the rest of the encoder did train
     trained = dict(model.model_.encoder.named_parameters())[layer].detach()
     assert not torch.equal(trained, load_file(encoder / "model.safetensors")[layer])
@@ -201,7 +209,8 @@ def test_freeze_embeddings_auto_freezes_large_vocabularies_only(tmp_path, monkey
     )
     assert large.model_.config.freeze_embeddings is True
     before = load_file(encoder / "model.safetensors")["embeddings.word_embeddings.weight"]
-    assert torch.equal(large.model_.encoder.get_input_embeddings().weight.detach(), before)
+    # untrained, and stored in fp16 in the folder (read back as fp32)
+    assert torch.equal(large.model_.encoder.get_input_embeddings().weight.detach(), before.half().float())
 
 
 def test_a_folder_written_with_the_old_boolean_split_setting_still_loads():

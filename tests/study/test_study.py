@@ -105,14 +105,31 @@ def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder)
         "isolated",
         "shared",
         "mre",
+        "mre_enforce",
+        "conditioned",
+        "conditioned_shuffled",
+        "conditioned_neutral",
+        "cascade",
         "text_given_gold_words",
         "words_given_gold_text",
     ):
         assert entry[run]
     assert entry["text_only"]["text_accuracy"]["n"] == 2 and "span_f1" not in entry["text_only"]
     assert set(entry["verdict"]) == {"word_to_text", "text_to_word", "frame"}
-    assert set(entry["_verdict_shared"]) == {"word_to_text", "text_to_word", "frame"}
-    assert entry["_verdict_shared"]["text_to_word"]["compares"] == "span F1 of shared vs word_only"
+    # the verdict tests the candidate with the best dev frame accuracy; every other arm has its own
+    chosen = entry["_chosen"]
+    assert set(chosen["dev"]) == {"shared", "mre", "mre_enforce", "conditioned", "cascade"}
+    assert chosen["run"] == max(chosen["dev"], key=chosen["dev"].get)
+    assert entry["verdict"]["text_to_word"]["compares"] == f"span F1 of {chosen['run']} vs word_only"
+    arms = {"shared", "mre", "mre_enforce", "conditioned", "cascade", "conditioned_shuffled", "conditioned_neutral"}
+    others = arms - {chosen["run"]}
+    assert {k for k in entry if k.startswith("_verdict_")} == {f"_verdict_{arm}" for arm in others}
+    for arm in others:
+        assert set(entry[f"_verdict_{arm}"]) == {"word_to_text", "text_to_word", "frame"}
+        assert entry[f"_verdict_{arm}"]["text_to_word"]["compares"] == f"span F1 of {arm} vs word_only"
+    assert set(entry["_controls"]) == {"vs_shuffled", "vs_neutral"}
+    assert set(entry["_controls"]["vs_neutral"]) == {"text", "word", "frame", "compares"}
+    assert entry["_reading"].startswith(f"{chosen['run']} (chosen on dev) vs isolated: frame accuracy ")
     # the results shape: every key but verdict and the _details is a run of {mean, sd, n} cells
     for run, cells in entry.items():
         if run != "verdict" and not run.startswith("_"):
@@ -129,11 +146,58 @@ def test_miniature_study_end_to_end_and_resume(tmp_path, fixtures, tiny_encoder)
     assert "## Summary" in (out / "report.md").read_text()
     # every run is cached: a second invocation trains nothing and gives the same report
     cached = sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl"))
-    assert len(cached) == 12
+    assert len(cached) == 22  # eleven runs, two seeds
     record = json.loads((out / "runs/mini/mre-seed1/run.json").read_text())
     assert (record["run"], record["seed"], record["device"]) == ("mre", 1, "cpu")
+    assert 0.0 <= record["dev"]["frame_accuracy"] <= 1.0 and record["test_texts_per_second"] > 0
+    assert (out / "runs/mini/cascade-seed0/dev_predictions.jsonl").exists()
+    # consistency-aware decoding reuses mre's trained model instead of training another
+    reused = json.loads((out / "runs/mini/mre_enforce-seed1/run.json").read_text())
+    assert reused["model"] == str(out / "runs/mini/mre-seed1/train/model-best")
+    assert reused["train_minutes"] == record["train_minutes"]
+    assert not (out / "runs/mini/mre_enforce-seed1/train").exists()
+    assert "Reading: " in (out / "report.md").read_text()
     assert record["parameters"] > 0 and record["model_mb"] > 0 and record["train_minutes"] > 0
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0
     assert sorted(p.stat().st_mtime for p in out.glob("runs/mini/*/predictions.jsonl")) == cached
     assert json.loads((out / "report.json").read_text())["mini"]["mre"] == entry["mre"]
+
+
+def test_content_controls_and_the_reading_by_construction():
+    from mrekit.study.report import build_report
+    from mrekit.study.runs import StudyData
+
+    gold = [make(f"t{i} x", "A" if i % 2 else "B", [Span(0, len(f"t{i}"), "s")]) for i in range(40)]
+    right = [make(g.text, g.labels[0], g.spans) for g in gold]
+    half_wrong = [make(g.text, "A", g.spans) for g in gold]  # 20 frames wrong
+    results = {
+        "text_only": [half_wrong],
+        "word_only": [right],
+        "mre": [half_wrong],
+        "conditioned": [right],
+        "conditioned_shuffled": [half_wrong],
+        "conditioned_neutral": [right],  # the format alone does as well: no content effect
+    }
+    dev = {"mre": [{"frame_accuracy": 0.5}], "conditioned": [{"frame_accuracy": 0.9}]}
+    data = StudyData("toy", gold, gold, gold)
+    entry = build_report([data], {"toy": results}, command="x", n_resamples=200, dev_scores={"toy": dev})["toy"]
+    assert entry["_chosen"] == {"run": "conditioned", "by": "mean dev frame_accuracy over seeds", "dev": dev_means(dev)}
+    assert entry["verdict"]["frame"]["effect"] == pytest.approx(0.5) and entry["verdict"]["frame"]["c"] == 20
+    shuffled, neutral = entry["_controls"]["vs_shuffled"], entry["_controls"]["vs_neutral"]
+    assert shuffled["text"]["effect"] == pytest.approx(0.5) and shuffled["frame"]["verdict"] == "present"
+    assert neutral["frame"]["effect"] == 0.0 and neutral["frame"]["p"] == 1.0 and neutral["word"]["effect"] == 0.0
+    assert "_verdict_conditioned" not in entry and entry["_verdict_mre"]["frame"]["effect"] == 0.0
+    # McNemar exact, b = 0, c = 20: p = 2 / 2**20 = 1.9e-06
+    assert entry["_reading"] == (
+        "conditioned (chosen on dev) vs isolated: frame accuracy +50.00 pts, present (p = 1.9e-06)."
+        " Conditioned vs shuffled +50.00 (p = 1.9e-06), vs neutral +0.00 (p = 1):"
+        " a gain over one control only: content and format not separated."
+    )
+    # no dev scores: the default configuration is the one tested
+    plain = build_report([data], {"toy": results}, command="x", n_resamples=50)["toy"]
+    assert plain["_chosen"]["run"] == "mre" and plain["verdict"]["frame"]["effect"] == 0.0
+
+
+def dev_means(dev):
+    return {run: sum(s["frame_accuracy"] for s in scores) / len(scores) for run, scores in dev.items()}

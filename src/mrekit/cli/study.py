@@ -14,6 +14,7 @@ from mrekit.cli._ui import cli_errors, console
 from mrekit.study import RUNS, run_study
 from mrekit.study.data import load_study_data
 from mrekit.study.report import build_report, markdown, write_report
+from mrekit.study.runs import read_dev_scores
 
 
 def study(
@@ -44,7 +45,8 @@ def study(
             sets, output, seeds=range(seeds), runs=chosen, encoder=encoder, training=training, progress=progress
         )
     command = "mrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    report = build_report(sets, results, command=command, n_resamples=n_resamples)
+    dev = {d.name: read_dev_scores(output, d.name, chosen, range(seeds)) for d in sets}
+    report = build_report(sets, results, command=command, n_resamples=n_resamples, dev_scores=dev)
     write_report(report, output)
     return report
 
@@ -56,7 +58,7 @@ def command(
         "mrekit-study"
     ),
     seeds: Annotated[int, typer.Option(help="Seeds per run.")] = 3,
-    runs: Annotated[list[str] | None, typer.Option("--run", help="Only these runs (repeat); default all six.")] = None,
+    runs: Annotated[list[str] | None, typer.Option("--run", help="Only these runs (repeat); default all.")] = None,
     encoder: Annotated[str | None, typer.Option(help="Local encoder folder (default: bundled MiniLM).")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs of every run (same budget for all).")] = 5,
     lr: Annotated[float, typer.Option(help="Encoder learning rate.")] = 2e-4,
@@ -64,14 +66,19 @@ def command(
     max_train: Annotated[int | None, typer.Option(help="Use only the first N training texts.")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs and paired tests.")] = 1000,
 ) -> None:
-    """Does solving both levels together help each level? Six runs × seeds, paired tests, verdicts, plots.
+    """Does solving both levels together help each level? Runs × seeds, paired tests, verdicts, plots.
 
-    Runs: text_only, word_only, shared, mre, text_given_gold_words, words_given_gold_text.
+    Runs: text_only, word_only, shared, mre, mre_enforce (mre's model with consistency-aware
+    decoding), conditioned (gold of the other level in the
+    training input, plain test input), its controls conditioned_shuffled and conditioned_neutral,
+    cascade (conditioned on its own first pass), text_given_gold_words, words_given_gold_text.
+    The verdict tests the joint run with the best dev frame accuracy against the isolated runs.
     Finished runs are cached in OUTPUT, so an interrupted study resumes where it stopped.
 
     Examples:
         mrekit study snips --output runs/study --seeds 3
         mrekit study snips --epochs 2 --run mre --run shared
+        mrekit study snips --run text_only --run word_only --run conditioned --run conditioned_neutral
     """
     specs = list(data or []) + list(datasets or [])
     if not specs:

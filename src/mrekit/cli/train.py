@@ -150,7 +150,8 @@ def command(
     """Train a model; the best dev epoch is saved to OUTPUT/model-best.
 
     Any setting of the config can be given as a dotted override after the options,
-    e.g. --training.warmup_ratio 0.05, --use-crf, --encoder-layers 3, --max-length 256;
+    e.g. --training.warmup_ratio 0.05, --use-crf, --encoder-layers 3, --max-length 256,
+    --conditioned 0.5 (conditioned training), --cascade (predict twice, conditioned on the first);
     for the generative engine --model DIR, --format giellm, --task NER, --lora.
 
     Examples:
@@ -159,6 +160,7 @@ def command(
         mrekit train bench/configs/atis.toml -o runs/atis --resume
         mrekit train --engine generative --train snips:train --dev snips:dev --format oiellm --task NER -o runs/gen
         mrekit train bench/configs/chabsa.toml -o runs/chabsa --encoder multilingual-e5-small --freeze-embeddings
+        mrekit train bench/configs/snips.toml -o runs/snips-cond --conditioned 0.5
     """
     flags = {
         "train": train_data,

@@ -11,6 +11,7 @@ from typing import Any
 
 from mrekit.encoder.backbone import DEFAULT_ENCODER, resolve_encoder
 from mrekit.encoder.joint import JointModel
+from mrekit.encoder.scripts import SPLITS
 from mrekit.errors import MrekitError, warn
 from mrekit.pretrained.catalog import CATALOG, encoder_folder
 
@@ -154,3 +155,41 @@ def model_levels(model: JointModel) -> set[str]:
     if model.has_word and model.config.span_labels:
         levels.add("word")
     return levels
+
+
+def check_model_settings(model: Any) -> None:
+    """``E183`` for an ``MREModel`` setting of the wrong type or out of range (the plain ones)."""
+    for name, value, ok, what in (
+        (
+            "max_length",
+            model.max_length,
+            _is_int(model.max_length) and model.max_length >= 3,
+            "an integer of at least 3",
+        ),
+        ("use_crf", model.use_crf, isinstance(model.use_crf, bool), "true or false"),
+        (
+            "encoder_layers",
+            model.encoder_layers,
+            model.encoder_layers is None or (_is_int(model.encoder_layers) and model.encoder_layers >= 1),
+            "an integer of at least 1 (or null)",
+        ),
+        ("encoder", model.encoder, model.encoder is None or isinstance(model.encoder, (str, Path)), "a folder path"),
+        (
+            "freeze_embeddings",
+            model.freeze_embeddings,
+            isinstance(model.freeze_embeddings, bool) or model.freeze_embeddings == "auto",
+            'true, false or "auto"',
+        ),
+        (
+            "split_cjk",
+            model.split_cjk,
+            isinstance(model.split_cjk, str) and model.split_cjk in ("auto", *SPLITS),
+            "one of auto, runs, chars, none",
+        ),
+    ):
+        if not ok:
+            raise MrekitError("E183", f"{name} must be {what}, not {value!r}", field=name)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

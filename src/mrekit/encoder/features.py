@@ -266,3 +266,29 @@ def iterate(features: Sequence[Features], batches: list[list[int]]) -> Iterator[
     """Yield ``(indices, features)`` per batch."""
     for batch in batches:
         yield batch, [features[i] for i in batch]
+
+
+def span_consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Text label -> the span labels seen with it in training (texts annotating both levels)."""
+    seen: dict[str, set[str]] = {}
+    for ex in examples:
+        if ex.labels and ex.spans is not None:
+            for label in ex.labels:
+                seen.setdefault(label, set()).update(s.label for s in ex.spans)
+    return {label: sorted(spans) for label, spans in seen.items()}
+
+
+def structure_consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Text label -> relation labels and event types seen with it in training.
+
+    Every labelled text counts, so a label that never had a relation (ADE's ``none``) maps to
+    ``[]``: a relation predicted in such a text is reported. Empty when the data has no
+    relations or events.
+    """
+    if not any(ex.relations or ex.events for ex in examples):
+        return {}
+    seen: dict[str, set[str]] = {}
+    for ex in examples:
+        for label in ex.labels:
+            seen.setdefault(label, set()).update([r.label for r in ex.relations] + [e.type for e in ex.events])
+    return {label: sorted(kinds) for label, kinds in sorted(seen.items())}

@@ -78,6 +78,11 @@ class JointConfig:
         role_types: Role -> ``[trigger label, argument label]`` pairs seen in training.
         pair_weight: Loss weight of the relation and argument heads.
         structure_consistency: Text label -> the relation labels and event types seen with it.
+        conditioned: Probability of a conditioned training copy per example and direction
+            (recorded; see :mod:`mrekit.encoder.conditioned`).
+        condition_content: What the conditioned copies carried: ``gold``, ``shuffled`` or ``neutral``.
+        cascade: Predict twice, the second time conditioned on the first (see
+            :func:`mrekit.conditioning.cascade_predict`).
     """
 
     text_labels: list[str]
@@ -105,6 +110,9 @@ class JointConfig:
     role_types: dict[str, list[list[str]]] = field(default_factory=dict)
     pair_weight: float = 1.0
     structure_consistency: dict[str, list[str]] | None = None
+    conditioned: float = 0.0
+    condition_content: str = "gold"
+    cascade: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.split_cjk, bool):  # folders written while the setting was on/off

@@ -17,16 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from mrekit.conditioning import cascade_predict
 from mrekit.encoder.attributes import AttributeSpace, attribute_consistency
 from mrekit.encoder.backbone import load_encoder
-from mrekit.encoder.checks import check_max_length, encoder_position_limit, position_limit
-from mrekit.encoder.features import LabelSpace
+from mrekit.encoder.checks import check_max_length, check_model_settings, encoder_position_limit, position_limit
+from mrekit.encoder.conditioned import check_conditioning, crossfit_predictions, with_conditioned_copies
+from mrekit.encoder.features import LabelSpace, span_consistency, structure_consistency
 from mrekit.encoder.inference import predict_attributes, predict_examples
 from mrekit.encoder.joint import JointConfig, JointModel
 from mrekit.encoder.onnx import choose_backend, export_onnx
 from mrekit.encoder.pairs import PairSpace, with_event_types
 from mrekit.encoder.scripts import (
-    SPLITS,
     choose_encoder,
     resolve_split,
     split_cjk_characters,
@@ -75,6 +76,15 @@ class MREModel(Predictor):
             ``"chars"`` every character, ``"none"``; ``"auto"`` (default) is ``"runs"`` for
             SentencePiece tokenizers and ``"none"`` for BERT's, which splits ideographs itself
             (see :mod:`mrekit.encoder.scripts`).
+        conditioned: Conditioned training: with this probability per example and direction, a
+            training copy whose input carries the other level's gold information (text label
+            words before the text, ``Type Entity`` pairs after it); test inputs stay plain.
+            ``0`` (default) trains on plain texts only. See :mod:`mrekit.encoder.conditioned`.
+        condition_content: What the copies carry: ``gold`` (default), or the study's controls
+            ``shuffled`` (another text's information) and ``neutral`` (placeholder words).
+        cascade: Test-time self-conditioning: predict, write the predictions into the input,
+            predict again (two passes, three times the texts); trained on cross-fitted
+            predicted information as well as gold. Needs ``conditioned`` > 0.
 
     Raises:
         MrekitError: ``E183`` for a setting of the wrong type or out of range, checked
@@ -98,6 +108,9 @@ class MREModel(Predictor):
         encoder_layers: int | None = None,
         freeze_embeddings: bool | str = "auto",
         split_cjk: str = "auto",
+        conditioned: float = 0.0,
+        condition_content: str = "gold",
+        cascade: bool = False,
     ) -> None:
         if isinstance(levels, str):
             raise MrekitError("E183", f"levels must be a list such as [{levels!r}], not a str", field="levels")
@@ -109,6 +122,9 @@ class MREModel(Predictor):
         self.levels = list(levels)
         self.freeze_embeddings = freeze_embeddings
         self.split_cjk = split_cjk
+        self.conditioned = conditioned
+        self.condition_content = condition_content
+        self.cascade = cascade
         self.model_: JointModel | None = None
         self.tokenizer_: Any = None
         self.backend_: Any = None
@@ -119,36 +135,8 @@ class MREModel(Predictor):
 
     def _check_settings(self) -> None:
         """``E183`` for a model setting of the wrong type or out of range."""
-        for name, value, ok, what in (
-            (
-                "max_length",
-                self.max_length,
-                _is_int(self.max_length) and self.max_length >= 3,
-                "an integer of at least 3",
-            ),
-            ("use_crf", self.use_crf, isinstance(self.use_crf, bool), "true or false"),
-            (
-                "encoder_layers",
-                self.encoder_layers,
-                self.encoder_layers is None or (_is_int(self.encoder_layers) and self.encoder_layers >= 1),
-                "an integer of at least 1 (or null)",
-            ),
-            ("encoder", self.encoder, self.encoder is None or isinstance(self.encoder, (str, Path)), "a folder path"),
-            (
-                "freeze_embeddings",
-                self.freeze_embeddings,
-                isinstance(self.freeze_embeddings, bool) or self.freeze_embeddings == "auto",
-                'true, false or "auto"',
-            ),
-            (
-                "split_cjk",
-                self.split_cjk,
-                isinstance(self.split_cjk, str) and self.split_cjk in ("auto", *SPLITS),
-                "one of auto, runs, chars, none",
-            ),
-        ):
-            if not ok:
-                raise MrekitError("E183", f"{name} must be {what}, not {value!r}", field=name)
+        check_model_settings(self)
+        check_conditioning(self.conditioned, self.condition_content, self.cascade)
         JointConfig([], [], mode=self.mode, levels=self.levels, max_length=self.max_length)  # mode and levels
         if self.encoder is not None and str(self.encoder) not in ("minilm", "auto"):  # those are checked in fit
             check_max_length(self.max_length, encoder_position_limit(self.encoder), where=self.encoder)
@@ -201,6 +189,7 @@ class MREModel(Predictor):
         )
         if frozen:
             embeddings.requires_grad_(False)
+        train = self._conditioned_training(train, dev, args, progress)
         pairs = PairSpace.from_examples(train)
         train = with_event_types(train)  # a trigger's event type is learnt as its span attribute
         space = LabelSpace.from_examples(train)
@@ -213,7 +202,7 @@ class MREModel(Predictor):
             use_crf=self.use_crf,
             levels=self.levels,
             max_length=self.max_length,
-            consistency=_consistency(train),
+            consistency=span_consistency(train),
             freeze_embeddings=frozen,
             split_cjk=split,
             span_attrs=attributes.span_attrs,
@@ -224,7 +213,10 @@ class MREModel(Predictor):
             trigger_labels=pairs.trigger_labels,
             relation_types=pairs.relation_types,
             role_types=pairs.role_types,
-            structure_consistency=_structure_consistency(train) or None,
+            structure_consistency=structure_consistency(train) or None,
+            conditioned=float(self.conditioned),
+            condition_content=self.condition_content,
+            cascade=self.cascade,
         )
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
@@ -241,6 +233,33 @@ class MREModel(Predictor):
             # serve, evaluate and exports of the folder would decide at 0.5.
             save_model(self.model_, self.tokenizer_, self.path_, extra=_saved_extra(manifest), overwrite=True)
         return self
+
+    def _conditioned_training(
+        self, train: list[Example], dev: Sequence[Example] | None, args: TrainingArguments, progress: Any
+    ) -> list[Example]:
+        """``train`` plus its conditioned copies (cascade: half of them carry cross-fitted predictions)."""
+        if not self.conditioned:
+            return train
+        predictions = None
+        if self.cascade:
+            predictions = crossfit_predictions(self._plain_model, train, dev, args, progress=progress)
+            seed_everything(args.seed)  # the main model starts as it would without the fold models
+        return with_conditioned_copies(
+            train, float(self.conditioned), self.condition_content, seed=args.seed, predictions=predictions
+        )
+
+    def _plain_model(self) -> MREModel:
+        """An unfitted model with these settings and no conditioning (cascade's fold models)."""
+        return MREModel(
+            mode=self.mode,
+            encoder=self.encoder,
+            use_crf=self.use_crf,
+            max_length=self.max_length,
+            levels=self.levels,
+            encoder_layers=self.encoder_layers,
+            freeze_embeddings=self.freeze_embeddings,
+            split_cjk=self.split_cjk,
+        )
 
     @classmethod
     def load(cls, folder: str | Path, *, backend: str = "auto", threads: int | None = None) -> MREModel:
@@ -265,6 +284,9 @@ class MREModel(Predictor):
             levels=config.levels,
             freeze_embeddings=config.freeze_embeddings,
             split_cjk=config.split_cjk,
+            conditioned=config.conditioned,
+            condition_content=config.condition_content,
+            cascade=config.cascade,
         )
         obj.model_, obj.tokenizer_, obj.manifest_ = model, tokenizer, manifest
         obj.backend_ = choose_backend(model, path, backend, threads=threads)
@@ -325,16 +347,20 @@ class MREModel(Predictor):
         check_batch_size(batch_size)
         check_consistency(consistency)
         check_long_texts(long_texts, stride)
-        return predict_examples(
-            self._fitted(),
-            self.tokenizer_,
-            texts,
-            batch_size=batch_size,
-            consistency=consistency,
-            backend=getattr(self, "backend_", None),
-            long_texts=long_texts,
-            stride=stride,
-        )
+
+        def run(batch: list[str]) -> list[Example]:
+            return predict_examples(
+                self._fitted(),
+                self.tokenizer_,
+                batch,
+                batch_size=batch_size,
+                consistency=consistency,
+                backend=getattr(self, "backend_", None),
+                long_texts=long_texts,
+                stride=stride,
+            )
+
+        return cascade_predict(run, texts) if self._fitted().config.cascade else run(list(texts))
 
     def pipe(
         self, texts: Iterable[str], *, batch_size: int = 64, long_texts: str = "window", stride: int | None = None
@@ -467,35 +493,6 @@ class MREModel(Predictor):
 def _saved_extra(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest facts that the trainer added (kept when model-best is written again)."""
     return {key: manifest[key] for key in ("training",) if key in manifest}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
-    seen: dict[str, set[str]] = {}
-    for ex in examples:
-        if ex.labels and ex.spans is not None:
-            for label in ex.labels:
-                seen.setdefault(label, set()).update(s.label for s in ex.spans)
-    return {label: sorted(spans) for label, spans in seen.items()}
-
-
-def _structure_consistency(examples: Sequence[Example]) -> dict[str, list[str]]:
-    """Text label -> relation labels and event types seen with it in training.
-
-    Every labelled text counts, so a label that never had a relation (ADE's ``none``) maps to
-    ``[]``: a relation predicted in such a text is reported. Empty when the data has no
-    relations or events.
-    """
-    if not any(ex.relations or ex.events for ex in examples):
-        return {}
-    seen: dict[str, set[str]] = {}
-    for ex in examples:
-        for label in ex.labels:
-            seen.setdefault(label, set()).update([r.label for r in ex.relations] + [e.type for e in ex.events])
-    return {label: sorted(kinds) for label, kinds in sorted(seen.items())}
 
 
 def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:

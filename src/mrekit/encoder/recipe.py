@@ -2,7 +2,8 @@
 
 A config (JSON or TOML file, plus dotted overrides on the command line) holds ``train``,
 ``dev``, the model settings of :class:`~mrekit.encoder.model.MREModel` (``mode``,
-``encoder``, ``use_crf``, ``max_length``, ``levels``, ``encoder_layers``) and a
+``encoder``, ``use_crf``, ``max_length``, ``levels``, ``encoder_layers``, ``conditioned``,
+``cascade``, ...) and a
 ``training`` table with the fields of :class:`mrekit.trainer.TrainingArguments`::
 
     train = "snips:train"
@@ -27,7 +28,19 @@ from mrekit.errors import MrekitError
 from mrekit.trainer import TrainingArguments, read_log
 
 #: Model settings a config may hold beside ``train``, ``dev``, ``test`` and ``training``.
-MODEL_KEYS = ("mode", "encoder", "use_crf", "max_length", "levels", "encoder_layers", "freeze_embeddings", "split_cjk")
+MODEL_KEYS = (
+    "mode",
+    "encoder",
+    "use_crf",
+    "max_length",
+    "levels",
+    "encoder_layers",
+    "freeze_embeddings",
+    "split_cjk",
+    "conditioned",
+    "condition_content",
+    "cascade",
+)
 
 
 def check_config(config: dict[str, Any]) -> tuple[TrainingArguments, MREModel]:

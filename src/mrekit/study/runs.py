@@ -6,13 +6,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mrekit.conditioning import SEP, append_words, prefix_text, strip_prefix, words_of
 from mrekit.encoder.checks import encoder_position_limit
 from mrekit.encoder.model import MREModel
 from mrekit.formats import jsonl
+from mrekit.metrics import evaluate
 from mrekit.outputs import atomic_file
 from mrekit.runtime import device_name
 from mrekit.schema import Example
@@ -21,7 +23,7 @@ from mrekit.trainer import TrainingArguments
 logger = logging.getLogger(__name__)
 
 #: Separates the original text from the gold information added to it.
-GOLD_SEP = " | "
+GOLD_SEP = SEP
 
 
 def with_gold_words(example: Example) -> Example:
@@ -32,8 +34,7 @@ def with_gold_words(example: Example) -> Example:
         >>> with_gold_words(Example("play muse", labels=["PlayMusic"], spans=[Span(5, 9, "artist")])).text
         'play muse | artist muse'
     """
-    pairs = " ; ".join(f"{s.label} {example.surface(s)}" for s in example.spans or [])
-    return Example(example.text + GOLD_SEP + pairs, id=example.id, labels=list(example.labels), meta=dict(example.meta))
+    return append_words(example, words_of(example))
 
 
 def with_gold_text(example: Example) -> Example:
@@ -45,18 +46,12 @@ def with_gold_text(example: Example) -> Example:
         >>> ex.text, ex.spans[0].start
         ('PlayMusic | play muse', 17)
     """
-    prefix = " ".join(example.labels) + GOLD_SEP
-    spans = None
-    if example.spans is not None:
-        spans = [replace(s, start=s.start + len(prefix), end=s.end + len(prefix)) for s in example.spans]
-    return Example(prefix + example.text, id=example.id, spans=spans, meta={**example.meta, "prefix": len(prefix)})
+    return prefix_text(example, example.labels)
 
 
 def strip_gold_text(prediction: Example, original: Example) -> Example:
     """Map a prediction on a :func:`with_gold_text` input back onto the original text."""
-    shift = len(prediction.text) - len(original.text)
-    spans = [replace(s, start=s.start - shift, end=s.end - shift) for s in prediction.spans or [] if s.start >= shift]
-    return Example(original.text, id=original.id, spans=spans)
+    return strip_prefix(prediction, original)
 
 
 def strip_gold_words(prediction: Example, original: Example) -> Example:
@@ -66,7 +61,13 @@ def strip_gold_words(prediction: Example, original: Example) -> Example:
 
 @dataclass(frozen=True)
 class Run:
-    """One kind of run: model settings and an optional gold-conditioning of the inputs."""
+    """One kind of run: model settings and an optional gold-conditioning of the inputs.
+
+    ``options`` are further :class:`~mrekit.encoder.model.MREModel` settings (conditioned
+    training, its controls, the cascade); ``consistency`` is the decoding of
+    :meth:`~mrekit.encoder.model.MREModel.predict`; a run with ``reuse`` predicts with that
+    run's trained model (same seed) when it is on disk, and trains its own otherwise.
+    """
 
     name: str
     mode: str
@@ -75,8 +76,13 @@ class Run:
     restore: Callable[[Example, Example], Example] | None = None
     #: Subword window: gold-conditioned inputs are longer, and their added gold must not be cut.
     max_length: int = 128
+    options: tuple[tuple[str, Any], ...] = ()
+    consistency: str = "report"
+    reuse: str | None = None
 
 
+#: Conditioned training's probability of a conditioned copy per example and direction.
+CONDITIONED = 0.5
 RUNS: dict[str, Run] = {
     run.name: run
     for run in (
@@ -84,10 +90,29 @@ RUNS: dict[str, Run] = {
         Run("word_only", "isolated", ("word",)),
         Run("shared", "shared"),
         Run("mre", "mre"),
+        # Consistency-aware decoding: mre's model, spans of types never seen with the predicted label dropped.
+        Run("mre_enforce", "mre", consistency="enforce", reuse="mre"),
         Run("text_given_gold_words", "isolated", ("text",), with_gold_words, strip_gold_words, 256),
         Run("words_given_gold_text", "isolated", ("word",), with_gold_text, strip_gold_text, 256),
+        # Issue 19's arms: one model, test inputs plain; the controls keep the format, not the content.
+        Run("conditioned", "mre", max_length=256, options=(("conditioned", CONDITIONED),)),
+        Run(
+            "conditioned_shuffled",
+            "mre",
+            max_length=256,
+            options=(("conditioned", CONDITIONED), ("condition_content", "shuffled")),
+        ),
+        Run(
+            "conditioned_neutral",
+            "mre",
+            max_length=256,
+            options=(("conditioned", CONDITIONED), ("condition_content", "neutral")),
+        ),
+        Run("cascade", "mre", max_length=256, options=(("conditioned", CONDITIONED), ("cascade", True))),
     )
 }
+#: Joint configurations the study may choose on dev (the controls are not candidates).
+CANDIDATES = ("shared", "mre", "mre_enforce", "conditioned", "cascade")
 
 
 @dataclass
@@ -117,34 +142,72 @@ def run_one(
         return list(jsonl.read(cached))
     condition = run.condition or (lambda ex: ex)
     train, dev, test = ([condition(ex) for ex in part] for part in (data.train, data.dev, data.test))
-    started = time.perf_counter()
     args = TrainingArguments(**{**training, "seed": seed})
-    # Gold-conditioned inputs are longer (256 subwords); an encoder with fewer positions caps them.
-    max_length = min(run.max_length, encoder_position_limit(encoder) or run.max_length)
-    model = MREModel(mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=max_length)
-    model.fit(train, dev, args=args, output_dir=folder / "train")
-    minutes = (time.perf_counter() - started) / 60
-    predictions = model.predict([ex.text for ex in test])
+    model, minutes = _reused(run, output, data.name, seed)
+    if model is None:
+        started = time.perf_counter()
+        # Gold-conditioned inputs are longer (256 subwords); an encoder with fewer positions caps them.
+        max_length = min(run.max_length, encoder_position_limit(encoder) or run.max_length)
+        model = MREModel(
+            mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=max_length, **dict(run.options)
+        )
+        model.fit(train, dev, args=args, output_dir=folder / "train")
+        minutes = (time.perf_counter() - started) / 60
+    started = time.perf_counter()
+    predictions = _predict(model, run, test, data.test)
+    seconds = time.perf_counter() - started
+    dev_predictions = _predict(model, run, dev, data.dev) if data.dev else []
+    record = {
+        "run": run.name,
+        "seed": seed,
+        "train_minutes": minutes,
+        "test_texts_per_second": len(test) / seconds if seconds else None,
+        # The study chooses its configuration on these, never on test.
+        "dev": _scores(data.dev, dev_predictions),
+        "device": device_name(args.device),
+        "parameters": sum(p.numel() for p in model.model_.parameters()),
+        "model_mb": (Path(model.path_) / "model.safetensors").stat().st_size / 2**20,
+    }
+    if model.path_ != folder / "train" / "model-best":
+        record["model"] = str(model.path_)
+    with atomic_file(folder / "run.json", overwrite=True) as fh:
+        fh.write(json.dumps(record))
+    jsonl.write(dev_predictions, folder / "dev_predictions.jsonl", overwrite=True)
+    jsonl.write(predictions, cached, overwrite=True)  # written last: its presence marks the run as finished
+    return predictions
+
+
+def _reused(run: Run, output: Path, data: str, seed: int) -> tuple[MREModel | None, float | None]:
+    """The trained model of the run ``run.reuse`` names (same data set and seed), if on disk, and its minutes."""
+    if run.reuse is None:
+        return None, None
+    base = run_folder(output, data, run.reuse, seed)
+    if not (base / "train" / "model-best" / "mrekit.json").exists():
+        return None, None
+    record = base / "run.json"
+    minutes = json.loads(record.read_text()).get("train_minutes") if record.exists() else None
+    return MREModel.load(base / "train" / "model-best", backend="torch"), minutes
+
+
+def _predict(model: MREModel, run: Run, inputs: list[Example], originals: list[Example]) -> list[Example]:
+    """Predictions on (conditioned) inputs, moved back onto the original texts, other level blanked."""
+    predictions = model.predict([ex.text for ex in inputs], consistency=run.consistency)
     if run.restore is not None:
-        predictions = [run.restore(p, o) for p, o in zip(predictions, data.test, strict=True)]
-    for prediction, gold in zip(predictions, data.test, strict=True):
+        predictions = [run.restore(p, o) for p, o in zip(predictions, originals, strict=True)]
+    for prediction, gold in zip(predictions, originals, strict=True):
         prediction.id = gold.id
         if "text" not in run.levels:
             prediction.labels, prediction.label_scores = [], None
         if "word" not in run.levels:
             prediction.spans = None
-    record = {
-        "run": run.name,
-        "seed": seed,
-        "train_minutes": minutes,
-        "device": device_name(args.device),
-        "parameters": sum(p.numel() for p in model.model_.parameters()),
-        "model_mb": (folder / "train" / "model-best" / "model.safetensors").stat().st_size / 2**20,
-    }
-    with atomic_file(folder / "run.json", overwrite=True) as fh:
-        fh.write(json.dumps(record))
-    jsonl.write(predictions, cached, overwrite=True)  # written last: its presence marks the run as finished
     return predictions
+
+
+def _scores(gold: list[Example], predictions: list[Example]) -> dict[str, float]:
+    if not gold:
+        return {}
+    scores = evaluate(gold, predictions, bootstrap=0)
+    return {k: v for k, v in scores.items() if isinstance(v, float)}
 
 
 def run_study(
@@ -174,3 +237,20 @@ def run_study(
         if progress:
             progress.advance(task)
     return results
+
+
+def read_dev_scores(
+    output: str | Path, dataset: str, runs: Sequence[str], seeds: Sequence[int]
+) -> dict[str, list[dict[str, float]]]:
+    """The cached dev scores of each run with a score for every seed (what the study chooses on).
+
+    Runs cached before dev scores were recorded have none and are left out.
+    """
+    out: dict[str, list[dict[str, float]]] = {}
+    for run in runs:
+        records = [run_folder(Path(output), dataset, run, seed) / "run.json" for seed in seeds]
+        if all(path.exists() for path in records):
+            scores = [json.loads(path.read_text()).get("dev") for path in records]
+            if all(scores):
+                out[run] = scores
+    return out

@@ -167,3 +167,64 @@ def verdicts(
             out["frame"] = {"effect": b - a, "p": test.p_value, "verdict": verdict_of(b - a, test.p_value, alpha)}
             out["frame"].update(b=test.b, c=test.c, compares=f"frame accuracy of {joint} vs text_only + word_only")
     return out
+
+
+#: The content controls: conditioned training against the same format with other content.
+CONTROLS = {"vs_shuffled": "conditioned_shuffled", "vs_neutral": "conditioned_neutral"}
+#: The level metrics a control compares (frame accuracy is tested with McNemar).
+CONTROL_METRICS = {"text": "text_micro_f1", "word": "span_f1"}
+
+
+def compare_runs(
+    gold: Sequence[Example],
+    a: Sequence[Sequence[Example]],
+    b: Sequence[Sequence[Example]],
+    *,
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``b`` minus ``a`` on each level (paired bootstrap) and on frame accuracy (McNemar), pooled over seeds.
+
+    Returns:
+        ``{"text": {...}, "word": {...}, "frame": {...}}``, each with ``effect``, ``p`` and
+        ``verdict``; a level the data lacks is left out.
+    """
+    pooled_gold, pa, pb = pool([gold] * len(a)), pool(a), pool(b)
+    out: dict[str, Any] = {}
+    for level, metric in CONTROL_METRICS.items():
+        try:
+            test = paired_bootstrap(pooled_gold, pa, pb, metric=metric, n_resamples=n_resamples, seed=seed)
+        except ValueError:  # the data does not annotate this level
+            continue
+        out[level] = {
+            "metric": metric,
+            "effect": test.delta,
+            "p": test.p_value,
+            "ci": test.ci,
+            "verdict": verdict_of(test.delta, test.p_value, alpha),
+        }
+    fa = evaluate(pooled_gold, pa, bootstrap=0)["frame_accuracy"]
+    fb = evaluate(pooled_gold, pb, bootstrap=0)["frame_accuracy"]
+    if fa is not None and fb is not None:
+        test = mcnemar(pooled_gold, pa, pb, level="frame")
+        out["frame"] = {"effect": fb - fa, "p": test.p_value, "verdict": verdict_of(fb - fa, test.p_value, alpha)}
+    return out
+
+
+def content_controls(
+    gold: Sequence[Example], results: dict[str, list[list[Example]]], *, n_resamples: int = 1000
+) -> dict[str, Any]:
+    """``conditioned`` against each control run: is its effect content (a gain over the controls) or format?
+
+    Example:
+        >>> content_controls([], {})
+        {}
+    """
+    out: dict[str, Any] = {}
+    base = results.get("conditioned")
+    for key, control in CONTROLS.items():
+        if base and control in results and len(results[control]) == len(base):
+            out[key] = compare_runs(gold, results[control], base, n_resamples=n_resamples)
+            out[key]["compares"] = f"conditioned minus {control}"
+    return out
