@@ -19,6 +19,7 @@ that is not a positive integer or an unknown ``consistency`` is ``E183``.
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,3 +331,30 @@ def load(folder: str | Path, **options: Any) -> Predictor:
     """
     path = model_folder(folder)
     return get_engine(engine_of(path), code="E181", path=path / MANIFEST).load(path, **options)
+
+
+def stream_predictions(
+    nlp: Predictor, examples: Iterable[Example], *, batch_size: int = 64, **options: Any
+) -> Iterator[Example]:
+    """The one streaming path of ``mrekit predict`` and ``mrekit annotate``: examples' texts through
+    :meth:`Predictor.pipe` (``batch_size * 8`` texts held at a time), results in order with their ids.
+
+    ``options`` go to every ``predict`` call (``consistency``; an encoder's ``long_texts``, ``stride``).
+
+    Example:
+        >>> class Upper(Predictor):
+        ...     def predict(self, texts, *, batch_size=64, consistency="report"):
+        ...         return [Example(t.upper()) for t in texts]
+        >>> [(ex.id, ex.text) for ex in stream_predictions(Upper(), [Example("a", id="7")])]
+        [('7', 'A')]
+    """
+    ids: deque[str | None] = deque()
+
+    def texts() -> Iterator[str]:
+        for example in examples:
+            ids.append(example.id)  # read in pipe's order, so the deque pairs results with their ids
+            yield example.text
+
+    for result in nlp.pipe(texts(), batch_size=batch_size, **options):
+        result.id = ids.popleft()
+        yield result

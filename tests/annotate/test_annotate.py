@@ -331,3 +331,30 @@ def test_mrekit_annotate_is_the_callable_package():
     assert callable(mrekit.annotate) and "shard_size" in inspect.signature(mrekit.annotate).parameters
     assert mrekit.annotate.annotate is mrekit.annotate.runner.annotate
     assert "annotate" in mrekit.__all__ and os.path.basename(mrekit.annotate.__file__) == "__init__.py"
+
+
+def test_predict_and_annotate_share_one_streaming_path(model_dir, tmp_path, snips_mini, monkeypatch):
+    from mrekit.annotate import engines
+    from mrekit.cli import predict as predict_module
+    from mrekit.predictor import stream_predictions
+
+    assert predict_module.stream is stream_predictions and engines.stream_predictions is stream_predictions
+    calls = []
+
+    def spy(nlp, examples, **options):
+        calls.append(options)
+        return stream_predictions(nlp, examples, **options)
+
+    monkeypatch.setattr(engines, "stream_predictions", spy)
+    texts = [ex.text for ex in snips_mini[:7]]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    mrekit.annotate(model_dir, [tmp_path / "in.txt"], tmp_path / "out", shard_size=3, batch_size=2)
+    assert calls == [{"batch_size": 2}] * 3  # one call per shard
+    predict_module.predict(model_dir, tmp_path / "in.txt", tmp_path / "pred.jsonl", batch_size=2)
+    predicted = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    annotated = rows_of(tmp_path / "out")
+    assert [r["id"] for r in annotated] == [f"in:{r['id']}" for r in predicted]
+    for row, pred in zip(annotated, predicted, strict=True):
+        assert (row["labels"], row["spans"]) == (pred["labels"], pred["spans"])
+        # shards batch other texts together than predict's chunks: padding moves scores by float noise only
+        assert row["label_scores"] == pytest.approx(pred["label_scores"], abs=1e-5)

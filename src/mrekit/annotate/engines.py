@@ -43,7 +43,8 @@ from typing import Any
 from mrekit.annotate.sinks import ShardFile, build_row, shard_name, write_shard
 from mrekit.annotate.sources import Record
 from mrekit.errors import MrekitError
-from mrekit.predictor import Predictor, load
+from mrekit.predictor import Predictor, load, stream_predictions
+from mrekit.schema import Example
 
 #: How often (seconds) the parent checks that its worker processes are still alive.
 POLL_SECONDS = 0.5
@@ -166,7 +167,8 @@ def annotate_shard(
     """Predict a shard's documents (``nlp.pipe``, ``job.batch_size`` at a time) and write its file atomically."""
     start = time.monotonic()
     records = task.records
-    predictions = nlp.pipe([r.text for r in records], batch_size=job.batch_size)
+    # The streaming path of ``mrekit predict``: the same batches, so the same predictions.
+    predictions = stream_predictions(nlp, (Example(r.text, id=r.id) for r in records), batch_size=job.batch_size)
 
     def rows() -> Iterator[dict[str, Any]]:
         pending = 0

@@ -1,8 +1,9 @@
 """``mrekit predict``: stream a model over texts (TXT, one per line, stdin, or any readable data) to JSONL.
 
 Inputs are read lazily (TXT, JSONL and stdin line by line; other formats are read
-whole) and predicted ``batch_size * 8`` texts at a time (as :meth:`Predictor.pipe`
-does), and each result is written as it comes: memory stays constant however many
+whole) and predicted ``batch_size * 8`` texts at a time through
+:func:`mrekit.predictor.stream_predictions`, the streaming path ``mrekit annotate``'s
+shards use too, and each result is written as it comes: memory stays constant however many
 texts there are. The output file appears atomically when complete; without
 ``--output`` (or with ``-o -``) results go to stdout.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,8 @@ from mrekit.errors import MrekitError
 from mrekit.files import iter_lines
 from mrekit.formats import jsonl
 from mrekit.outputs import atomic_file, check_output_file
-from mrekit.predictor import BATCHES_PER_CHUNK, Predictor, engine_of, load
+from mrekit.predictor import Predictor, engine_of, load
+from mrekit.predictor import stream_predictions as stream
 from mrekit.schema import Example
 
 #: What ``--backend`` accepts (encoder models; ``auto`` for every engine).
@@ -121,9 +122,8 @@ def stream_predictions(
     long_texts: str | None = None,
     stride: int | None = None,
 ) -> Iterator[Example]:
-    """Predict examples' texts chunk by chunk (``batch_size * 8``), keeping their ids, in order.
-
-    ``long_texts`` and ``stride`` (encoder models) go to ``predict`` only when given.
+    """:func:`mrekit.predictor.stream_predictions` (the path ``mrekit annotate`` uses too), with
+    ``long_texts`` and ``stride`` (encoder models) passed on only when given.
 
     Example:
         >>> class Upper(Predictor):
@@ -132,13 +132,8 @@ def stream_predictions(
         >>> [(ex.id, ex.text) for ex in stream_predictions(Upper(), [Example("a", id="7")])]
         [('7', 'A')]
     """
-    source = iter(examples)
     options = {k: v for k, v in (("long_texts", long_texts), ("stride", stride)) if v is not None}
-    while chunk := list(islice(source, batch_size * BATCHES_PER_CHUNK)):
-        results = nlp.predict([ex.text for ex in chunk], batch_size=batch_size, consistency=consistency, **options)
-        for example, result in zip(chunk, results, strict=True):
-            result.id = example.id
-            yield result
+    return stream(nlp, examples, batch_size=batch_size, consistency=consistency, **options)
 
 
 def predict(

@@ -363,11 +363,18 @@ class MREModel(Predictor):
         return cascade_predict(run, texts) if self._fitted().config.cascade else run(list(texts))
 
     def pipe(
-        self, texts: Iterable[str], *, batch_size: int = 64, long_texts: str = "window", stride: int | None = None
+        self,
+        texts: Iterable[str],
+        *,
+        batch_size: int = 64,
+        consistency: str = "report",
+        long_texts: str = "window",
+        stride: int | None = None,
     ) -> Iterator[Example]:
-        """:meth:`Predictor.pipe` with :meth:`predict`'s ``long_texts`` and ``stride`` (checked at once)."""
+        """:meth:`Predictor.pipe` with :meth:`predict`'s options, checked at once."""
+        check_consistency(consistency)
         check_long_texts(long_texts, stride)
-        return super().pipe(texts, batch_size=batch_size, long_texts=long_texts, stride=stride)
+        return super().pipe(texts, batch_size=batch_size, consistency=consistency, long_texts=long_texts, stride=stride)
 
     def predict_attributes(
         self,
