@@ -406,3 +406,20 @@ def test_fit_reports_each_step_to_its_callback(snips_mini, tiny_encoder, tmp_pat
     lines = [r.getMessage() for r in caplog.records if r.name == "mrekit.trainer.progress"]
     assert lines[0].startswith(f"training budget: {len(snips_mini)} examples, batch size 4")
     assert not (tmp_path / "checkpoint").exists()
+
+
+def test_structure_metrics_can_select_epochs_when_dev_has_the_structures():
+    from mrekit.schema import Event, Relation, Span
+    from mrekit.trainer.checks import choose_metric
+
+    spans = [Span(0, 2, "Drug"), Span(3, 5, "Effect")]
+    events = [Example("d1 e1", labels=["ADE"], spans=spans, events=[Event(0, "Adverse_event", (("Effect", 1),))])]
+    relations = [Example("d1 e1", spans=spans, relations=[Relation(0, 1, "causes")])]
+    assert choose_metric("event_argument_f1", {"text", "word"}, events) == "event_argument_f1"
+    assert choose_metric("relation_f1", {"word"}, relations) == "relation_f1"
+    with pytest.raises(MrekitError, match="needs dev data with events; this dev data has none") as err:
+        choose_metric("event_argument_f1", {"word"}, relations)
+    assert err.value.code == "E183" and err.value.field == "selection_metric"
+    with pytest.raises(MrekitError, match="needs the word level, which this model does not learn"):
+        choose_metric("relation_f1", {"text"}, relations)
+    assert TrainingArguments(selection_metric="event_main_argument_f1").selection_metric == "event_main_argument_f1"

@@ -30,6 +30,14 @@ WORD_METRICS = (
     "span_attr_accuracy",
     "span_attr_macro_f1",
 )
+#: Word-level metrics of relations and events: they also need dev data with relations / events.
+STRUCTURE_METRICS = (
+    "relation_f1",
+    "relation_f1_macro",
+    "event_trigger_f1",
+    "event_argument_f1",
+    "event_main_argument_f1",
+)
 
 
 JOINT_METRICS = ("pair_precision", "pair_recall", "pair_f1", "frame_accuracy")
@@ -38,7 +46,7 @@ JOINT_METRICS = ("pair_precision", "pair_recall", "pair_f1", "frame_accuracy")
 #: The levels each encoder metric needs, in the model and in the dev data.
 METRIC_LEVELS: dict[str, frozenset[str]] = {
     **{m: frozenset({"text"}) for m in TEXT_METRICS},
-    **{m: frozenset({"word"}) for m in WORD_METRICS},
+    **{m: frozenset({"word"}) for m in (*WORD_METRICS, *STRUCTURE_METRICS)},
     **{m: frozenset({"text", "word"}) for m in JOINT_METRICS},
 }
 
@@ -161,7 +169,9 @@ TRAINING_RULES: dict[str, Rule] = {
     "device": Rule("device"),
     "patience": Rule("int", 1, optional=True, auto=True),
     "eval_batch_size": Rule("int", 1),
-    "selection_metric": Rule("choice", choices=("auto", *TEXT_METRICS, *WORD_METRICS, *JOINT_METRICS)),
+    "selection_metric": Rule(
+        "choice", choices=("auto", *TEXT_METRICS, *WORD_METRICS, *STRUCTURE_METRICS, *JOINT_METRICS)
+    ),
     "max_steps": Rule("int", 1, optional=True),
     "keep_checkpoint": Rule("bool"),
 }

@@ -242,6 +242,14 @@ def choose_metric(chosen: str, learned: set[str], dev: Sequence[Example] | None)
         if not dev:
             warn(logger, "W104", f"selection_metric {chosen} is not used without dev data: the last epoch is kept")
             return None
+        kind = "relations" if chosen.startswith("relation") else "events"
+        if chosen.startswith(("relation", "event")) and not any(getattr(ex, kind) for ex in dev):
+            raise MrekitError(
+                "E183",
+                f"selection_metric {chosen} needs dev data with {kind}; this dev data has none",
+                field="selection_metric",
+                hint="use auto",
+            )
         return chosen
     metric = AUTO_METRIC.get(frozenset(scored))
     if dev and scored != learned:
