@@ -12,6 +12,7 @@ Usage (from the repository root, with ../shared/data beside it):
     .venv/bin/python bench/joint.py                                  # everything: 3 seeds
     .venv/bin/python bench/joint.py --datasets snips --modes mre --seeds 0
     .venv/bin/python bench/joint.py --aggregate-only                 # rebuild joint.json/md from runs
+    .venv/bin/python bench/joint.py --datasets atis --modes mre@multilingual-e5-small --seeds 0
 
 The recipes (data, model settings, epochs, learning rate, batch size) are the config
 files bench/configs/<dataset>.toml, which `mrekit train` runs as they are; the mode,
@@ -105,8 +106,11 @@ def run_one(
     train, dev, test = load_dataset(name, data)
     train = train[:max_train]
     # Variants after "+": "crf" (a CRF word head, to choose the decoder by measurement)
-    # and "L<n>" (only the encoder's first n layers: the fast student of bench/speed.py).
-    base_mode, *variants = mode.split("+")
+    # and "L<n>" (only the encoder's first n layers: the fast student of bench/speed.py);
+    # after "@" a built-in encoder's name ("mre@multilingual-e5-small": the English rows of issue 15).
+    variant, _, named_encoder = mode.partition("@")
+    encoder = named_encoder or encoder
+    base_mode, *variants = variant.split("+")
     layers = next((int(v[1:]) for v in variants if v.startswith("L")), None)
     config = bench_config(name)
     overrides: dict[str, Any] = {"training.seed": seed, "training.threads": None, "training.device": device}
