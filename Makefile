@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make quickstart   creates .venv, installs mrekit, trains + evaluates an mre model on the bundled SNIPS data
+#                     (into mrekit-quickstart/; running it again starts that run again: --overwrite)
 #   make test         creates .venv if needed, installs mrekit with its test extras, runs the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/mrekit quickstart
+	$(BIN)/mrekit quickstart --overwrite
 
 test: $(STAMP)
 	@bash .ci/install-browser.sh || echo "Chromium could not be installed: the browser test will be skipped"

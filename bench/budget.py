@@ -68,7 +68,7 @@ def run_one(name: str, train: list, dev: list, test: list, epochs: int | str, si
     started = time.perf_counter()
     out = RUNS / f"budget-{name}-{size}-{epochs}"  # kept: an unfinished run's metrics.jsonl can be read
     shutil.rmtree(out, ignore_errors=True)
-    model = MREModel(**model_settings(name)).fit(train, dev, args=args, output_dir=out)
+    model = MREModel(**model_settings(name)).fit(train, dev, args=args, output_dir=out, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     best = read_log(out)

@@ -93,7 +93,7 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
     model = GenerativeModel(model=args.model, format="oiellm", task="NER", scratch=scratch)
     out = args.runs / f"generative-snips-{seed}"
     started = time.perf_counter()
-    model.fit(train, dev, args=GenerativeArguments(**recipe), output_dir=out)
+    model.fit(train, dev, args=GenerativeArguments(**recipe), output_dir=out, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     record = {
         "dataset": "snips",

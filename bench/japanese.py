@@ -95,7 +95,7 @@ def run_one(
     shutil.rmtree(out, ignore_errors=True)
     settings = model_settings(method, config)
     started = time.perf_counter()
-    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
+    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     best = read_log(out)
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

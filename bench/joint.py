@@ -124,7 +124,7 @@ def run_one(
     out = ROOT / "runs" / f"{name}-{mode}-{seed}"
     started = time.perf_counter()
     model = MREModel(**{k: config[k] for k in MODEL_KEYS if k in config}).fit(
-        train, dev, args=TrainingArguments(**recipe), output_dir=out
+        train, dev, args=TrainingArguments(**recipe), output_dir=out, overwrite=True
     )
     minutes = (time.perf_counter() - started) / 60
     scores = evaluate(test, model.predict([ex.text for ex in test]), bootstrap=0)

@@ -152,7 +152,7 @@ def run_one(name: str, method: str, seed: int, data: Path, threads: int | None) 
     out = run_folder(name, method, seed)
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
+    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     best = read_log(out)
     test_scores, ci = score_test(model, test, seed)

@@ -128,7 +128,7 @@ def run_one(name: str, method: str, seed: int, data: Path, fold: int | None, thr
     out = ROOT / "runs" / f"structures-{run_name(name, method, seed, fold)}"
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out)
+    model = MREModel(**settings).fit(train, dev, args=TrainingArguments(**recipe), output_dir=out, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     best = read_log(out)
     started = time.perf_counter()

@@ -192,7 +192,7 @@ class Engine:
     Args:
         name: What manifests and ``--engine`` call it.
         load: ``load(folder, **options) -> Predictor``.
-        train_from_config: ``train_from_config(config, output, *, resume, progress) -> best record``.
+        train_from_config: ``train_from_config(config, output, *, resume, overwrite, progress) -> best record``.
         description: One line for ``--help`` and error messages.
     """
 

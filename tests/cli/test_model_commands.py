@@ -72,6 +72,26 @@ def test_quickstart_small(tmp_path, tiny_encoder):
     assert result.exit_code == 0, result.output
     assert "frame accuracy" in result.output and "A few predictions" in result.output
     assert (tmp_path / "q" / "model-best" / "model.safetensors").exists()
+    before = _files(tmp_path / "q")
+    again = run("quickstart", "--output", tmp_path / "q", "--epochs", 1, "--max-train", 24, "--encoder", tiny_encoder)
+    assert again.exit_code == 1 and "[E170]" in again.output and "earlier run" in again.output
+    assert _files(tmp_path / "q") == before
+    over = run(
+        "quickstart",
+        "--output",
+        tmp_path / "q",
+        "--epochs",
+        1,
+        "--max-train",
+        24,
+        "--encoder",
+        tiny_encoder,
+        "--overwrite",
+        "--seed",
+        4,
+    )
+    assert over.exit_code == 0, over.output
+    assert _files(tmp_path / "q")["model-best/model.safetensors"] != before["model-best/model.safetensors"]
 
 
 def test_train_encoder_layers(tmp_path, fixtures, tiny_encoder):

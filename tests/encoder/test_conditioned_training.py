@@ -66,8 +66,9 @@ def test_conditioned_training_adds_the_copies_and_records_the_setting(data, enco
     expected = conditioned_copies(data, 0.5, seed=ARGS.seed)
     to_word = sum(c.meta["conditioned"] == "text_to_word" for c in expected)
     with caplog.at_level(logging.INFO, logger="mrekit.encoder.conditioned"):
-        model = MREModel(encoder=encoder, conditioned=0.5).fit(data, data[:6], args=ARGS, output_dir=tmp_path / "run")
-    assert f"{len(data)} plain texts + {to_word} text→word and {len(expected) - to_word} word→text copies" in caplog.text
+        MREModel(encoder=encoder, conditioned=0.5).fit(data, data[:6], args=ARGS, output_dir=tmp_path / "run")
+    copies = f"{to_word} text→word and {len(expected) - to_word} word→text copies"
+    assert f"{len(data)} plain texts + {copies}" in caplog.text
     manifest = json.loads((tmp_path / "run" / "model-best" / "mrekit.json").read_text())
     assert manifest["config"]["conditioned"] == 0.5 and manifest["config"]["cascade"] is False
     loaded = MREModel.load(tmp_path / "run")

@@ -36,8 +36,10 @@ class Crash(Exception):
     """Stands for a kill at one point of an epoch."""
 
 
-def _fit(encoder, data, dev, out, *, args=ARGS, resume=False, mode="shared"):
-    return MREModel(mode=mode, encoder=encoder).fit(data, dev, args=args, output_dir=out, resume=resume)
+def _fit(encoder, data, dev, out, *, args=ARGS, resume=False, overwrite=False, mode="shared"):
+    return MREModel(mode=mode, encoder=encoder).fit(
+        data, dev, args=args, output_dir=out, resume=resume, overwrite=overwrite
+    )
 
 
 def _epochs(out: Path) -> list[int]:
@@ -231,6 +233,23 @@ def test_checkpoint_without_fingerprint_is_refused(finished, snips_mini, tiny_en
         _fit(tiny_encoder, snips_mini, snips_mini[:4], out, args=TrainingArguments(epochs=2, **FAST), resume=True)
 
 
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_new_run_in_the_folder_of_an_earlier_one_is_refused_without_overwrite(finished, snips_mini, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = _contents(out)
+    # No encoder is named that could load: the refusal comes before anything is read or loaded.
+    with pytest.raises(
+        MrekitError, match=r"\[E170\] .*earlier run \(model-best, checkpoint, metrics.jsonl\)"
+    ) as caught:
+        MREModel(mode="shared", encoder=tmp_path / "no-encoder").fit(snips_mini, None, output_dir=out)
+    assert "overwrite=True" in str(caught.value)
+    assert _contents(out) == before
+
+
 def test_a_new_run_discards_the_old_checkpoint_so_resume_cannot_mix_runs(finished, snips_mini, tiny_encoder, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -238,7 +257,14 @@ def test_a_new_run_discards_the_old_checkpoint_so_resume_cannot_mix_runs(finishe
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training.Trainer, "_train_epoch", lambda *a, **k: (_ for _ in ()).throw(Crash()))
         with pytest.raises(Crash):
-            _fit(tiny_encoder, snips_mini, snips_mini[:4], out, args=TrainingArguments(epochs=2, **{**FAST, "seed": 9}))
+            _fit(
+                tiny_encoder,
+                snips_mini,
+                snips_mini[:4],
+                out,
+                args=TrainingArguments(epochs=2, **{**FAST, "seed": 9}),
+                overwrite=True,
+            )
     # Interrupted before its first epoch: nothing of the old run is left to resume into.
     with pytest.raises(MrekitError, match=r"\[E184\]"):
         _fit(tiny_encoder, snips_mini, snips_mini[:4], out, args=TrainingArguments(epochs=2, **FAST), resume=True)

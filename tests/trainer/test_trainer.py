@@ -50,9 +50,8 @@ def test_resume_after_interruption_gives_the_same_weights(snips_mini, tiny_encod
             raise Interrupt
 
     from mrekit.encoder.backbone import load_encoder
-    from mrekit.encoder.features import LabelSpace
+    from mrekit.encoder.features import LabelSpace, span_consistency
     from mrekit.encoder.joint import JointConfig, JointModel
-    from mrekit.encoder.features import span_consistency
     from mrekit.encoder.training import EncoderHooks
     from mrekit.runtime import seed_everything
     from mrekit.trainer import Trainer
@@ -60,7 +59,8 @@ def test_resume_after_interruption_gives_the_same_weights(snips_mini, tiny_encod
     def new_trainer():
         seed_everything(args.seed)
         space = LabelSpace.from_examples(snips_mini)
-        config = JointConfig(space.text_labels, space.span_labels, mode="shared", consistency=span_consistency(snips_mini))
+        consistency = span_consistency(snips_mini)
+        config = JointConfig(space.text_labels, space.span_labels, mode="shared", consistency=consistency)
         encoder, tokenizer = load_encoder(tiny_encoder)
         return Trainer(EncoderHooks(JointModel(config, encoder), tokenizer, args), args)
 

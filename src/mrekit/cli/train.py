@@ -84,7 +84,7 @@ def train(config: dict[str, Any], output: str | Path, *, resume: bool = False, o
     engine = get_engine(config.get("engine", "encoder"))
     check_output(output, resume=resume, overwrite=overwrite)
     with training_progress() as progress:
-        return engine.train_from_config(config, output, resume=resume, progress=progress)
+        return engine.train_from_config(config, output, resume=resume, overwrite=overwrite, progress=progress)
 
 
 def epochs_setting(value: str | None) -> int | str | None:

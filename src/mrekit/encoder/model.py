@@ -41,7 +41,7 @@ from mrekit.metrics.calibration import fit_temperature, softmax_calibration
 from mrekit.predictor import Predictor, check_batch_size, check_consistency, check_texts
 from mrekit.runtime import seed_everything
 from mrekit.schema import Example
-from mrekit.trainer import Trainer, TrainingArguments
+from mrekit.trainer import Trainer, TrainingArguments, refuse_earlier_run
 from mrekit.trainer.checks import check_training_data
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ class MREModel(Predictor):
         args: Any = None,
         output_dir: str | Path | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         progress: Any = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> MREModel:
@@ -161,6 +162,8 @@ class MREModel(Predictor):
             output_dir: Where checkpoints, the log and ``model-best`` go (a temporary
                 folder when ``None``).
             resume: Continue an interrupted run in ``output_dir``.
+            overwrite: Start again in an ``output_dir`` that holds an earlier run (``E170``
+                without it; only mrekit's files there are replaced).
             progress: A ``rich.progress.Progress`` to report to.
             callback: Called after each optimisation step with an event dict (``step``,
                 ``total``, ``epoch``, ``epochs``, ``loss``, ``steps_per_second``, ``eta_seconds``).
@@ -175,6 +178,8 @@ class MREModel(Predictor):
         if not isinstance(args, TrainingArguments):
             raise MrekitError("E183", f"args must be TrainingArguments, not {type(args).__name__}", field="args")
         self._check_settings()
+        if output_dir and not resume:
+            refuse_earlier_run(Path(output_dir), overwrite=overwrite)  # before any encoder loads
         train = list(train)
         check_training_data(train, self.levels)
         seed_everything(args.seed)
@@ -221,7 +226,7 @@ class MREModel(Predictor):
         model = JointModel(config, encoder)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-"))
         Trainer(EncoderHooks(model, tokenizer, args), args).train(
-            train, dev, out, resume=resume, progress=progress, on_step=callback
+            train, dev, out, resume=resume, overwrite=overwrite, progress=progress, on_step=callback
         )
         self.model_, self.tokenizer_, manifest = load_model(out / "model-best")
         self.path_ = out / "model-best"

@@ -63,7 +63,12 @@ def check_config(config: dict[str, Any]) -> tuple[TrainingArguments, MREModel]:
 
 
 def train_from_config(
-    config: dict[str, Any], output: str | Path, *, resume: bool = False, progress: Any = None
+    config: dict[str, Any],
+    output: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Train from a config dict; the best dev epoch goes to ``output/model-best``.
 
@@ -76,5 +81,5 @@ def train_from_config(
     args, model = check_config(config)
     train = read_data(config["train"], field="train")
     dev = read_data(config["dev"], field="dev") if config.get("dev") else None
-    model.fit(train, dev, args=args, output_dir=output, resume=resume, progress=progress)
+    model.fit(train, dev, args=args, output_dir=output, resume=resume, overwrite=overwrite, progress=progress)
     return read_log(output)

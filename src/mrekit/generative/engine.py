@@ -49,7 +49,7 @@ from mrekit.generative.training import GenerativeArguments, GenerativeHooks
 from mrekit.predictor import Predictor, check_batch_size, check_consistency, check_texts, model_folder
 from mrekit.runtime import pick_device, seed_everything
 from mrekit.schema import Example
-from mrekit.trainer import Trainer
+from mrekit.trainer import Trainer, refuse_earlier_run
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class GenerativeModel(Predictor):
         args: GenerativeArguments | None = None,
         output_dir: str | Path | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         progress: Any = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> GenerativeModel:
@@ -136,6 +137,7 @@ class GenerativeModel(Predictor):
             output_dir: Where ``model-best``, ``checkpoint`` and ``metrics.jsonl`` go (a temporary
                 folder when ``None``).
             resume: Continue the interrupted run in ``output_dir`` (the same run: ``E189``).
+            overwrite: Start again in an ``output_dir`` that holds an earlier run (``E170`` without it).
             callback: Called with a dict after every optimisation step (step, total, epoch, loss, eta).
             progress: A ``rich.progress.Progress`` to report to.
 
@@ -145,13 +147,17 @@ class GenerativeModel(Predictor):
         """
 
         args = args or GenerativeArguments()
+        if output_dir and not resume:
+            refuse_earlier_run(Path(output_dir), overwrite=overwrite)
         if args.threads:
             torch.set_num_threads(args.threads)
         self.initialize(train, args)
         device = pick_device(args.device)
         out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="mrekit-generative-"))
         hooks = GenerativeHooks(self, args, use_bf16(args.bf16, device))
-        Trainer(hooks, args).train(train, dev, out, resume=resume, progress=progress, on_step=callback)
+        Trainer(hooks, args).train(
+            train, dev, out, resume=resume, overwrite=overwrite, progress=progress, on_step=callback
+        )
         best = GenerativeModel.load(out / "model-best", device=args.device)
         self._adopt(best)
         self.train_losses_ = hooks.losses

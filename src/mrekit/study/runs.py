@@ -151,7 +151,8 @@ def run_one(
         model = MREModel(
             mode=run.mode, encoder=encoder, levels=list(run.levels), max_length=max_length, **dict(run.options)
         )
-        model.fit(train, dev, args=args, output_dir=folder / "train")
+        # A run folder without predictions is an interrupted run of this study: it starts again.
+        model.fit(train, dev, args=args, output_dir=folder / "train", overwrite=True)
         minutes = (time.perf_counter() - started) / 60
     started = time.perf_counter()
     predictions = _predict(model, run, test, data.test)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from mrekit.trainer.arguments import JOINT_METRICS, TEXT_METRICS, WORD_METRICS, Rule, TrainingArguments, check_settings
-from mrekit.trainer.loop import Trainer, TrainingHooks, best_record, read_log, write_metrics
+from mrekit.trainer.loop import Trainer, TrainingHooks, best_record, read_log, refuse_earlier_run, write_metrics
 
 __all__ = [
     "JOINT_METRICS",
@@ -24,5 +24,6 @@ __all__ = [
     "best_record",
     "check_settings",
     "read_log",
+    "refuse_earlier_run",
     "write_metrics",
 ]

@@ -186,20 +186,23 @@ class Trainer:
         output_dir: str | Path,
         *,
         resume: bool = False,
+        overwrite: bool = False,
         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
         progress: Any = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Train, evaluate on dev after each epoch, keep the best model, checkpoint every epoch.
 
-        A new run (``resume=False``) in the folder of an earlier one discards that run's
-        checkpoint and log; its ``model-best`` is replaced at the first best epoch.
+        A new run (``resume=False``) in the folder of an earlier one is refused unless
+        ``overwrite``; with it, that run's checkpoint and log go and its ``model-best`` is
+        replaced at the first best epoch.
 
         Args:
             train: Training examples.
             dev: Dev examples (model selection, early stopping).
             output_dir: The run's folder.
             resume: Continue the interrupted run in ``output_dir``.
+            overwrite: Start again in an ``output_dir`` that holds an earlier run.
             on_epoch_end: Called with the epoch (from 1) and its record.
             progress: A ``rich.progress.Progress`` to show a bar per epoch on.
             on_step: Called after each optimisation step with its event (see
@@ -210,7 +213,8 @@ class Trainer:
 
         Raises:
             MrekitError: ``E184`` without a checkpoint to resume, ``E189`` when resuming
-                another run than the checkpoint's; the engine's own codes from its hooks.
+                another run than the checkpoint's, ``E170`` for an earlier run in
+                ``output_dir`` without ``overwrite``; the engine's own codes from its hooks.
         """
         args, hooks, out = self.args, self.hooks, Path(output_dir)
         dev = list(dev) if dev else None
@@ -218,6 +222,8 @@ class Trainer:
         self.fingerprint = hooks.fingerprint(train, dev)
         if resume:
             self._read_checkpoint(out / "checkpoint")  # E184/E189 before anything else is said or done
+        else:
+            refuse_earlier_run(out, overwrite=overwrite)
         metric = hooks.selection_metric(dev)
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -438,6 +444,26 @@ def no_checkpoint(folder: Path) -> MrekitError:
             "(--keep-checkpoint keeps the checkpoint of a finished run)",
         )
     return MrekitError("E184", "no checkpoint to resume from", path=folder, hint="start without --resume")
+
+
+RUN_FILES = ("model-best", "checkpoint", "metrics.jsonl")
+
+
+def refuse_earlier_run(out: Path, *, overwrite: bool) -> None:
+    """``E170`` when ``out`` holds an earlier run and the caller did not ask to start it again.
+
+    Example:
+        >>> refuse_earlier_run(Path("no-such-run"), overwrite=False)
+    """
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not overwrite:
+        raise MrekitError(
+            "E170",
+            f"the output folder holds an earlier run ({', '.join(found)}); nothing in it was changed",
+            path=out,
+            hint="pass overwrite=True (mrekit train --overwrite) to start it again, resume=True (--resume) "
+            "to continue it, or name a new folder",
+        )
 
 
 def start_fresh(out: Path) -> None:
