@@ -223,7 +223,8 @@ OLD_RECIPES = {
 #: Recipes added as config files since (not in bench/joint.py's old code).
 NEW_RECIPES = {
     "chabsa": {"epochs": "auto", "learning_rate": 1e-4, "batch_size": 32},
-    **{name: {"epochs": "auto", "learning_rate": 2e-4, "batch_size": 16} for name in ("conll04", "ade", "phee")},
+    **{name: {"epochs": "auto", "learning_rate": 2e-4, "batch_size": 16} for name in ("conll04", "ade")},
+    "phee": {"selection_metric": "event_argument_f1", "epochs": 12, "learning_rate": 2e-4, "batch_size": 16},
 }
 #: Word-level-only data sets (no text label): their mode is isolated.
 WORD_ONLY = ("stockmark_ja", "conll04", "ade")

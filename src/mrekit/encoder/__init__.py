@@ -19,8 +19,9 @@ Importing the package registers the engine as ``encoder`` (:func:`mrekit.predict
 from __future__ import annotations
 
 from mrekit.encoder.joint import MODES, JointConfig, JointModel
-from mrekit.encoder.model import MREModel, tune_thresholds
+from mrekit.encoder.model import MREModel
 from mrekit.encoder.recipe import train_from_config
+from mrekit.encoder.thresholds import tune_thresholds
 from mrekit.predictor import register
 
 ENGINE = register(

@@ -34,6 +34,7 @@ from mrekit.encoder.scripts import (
     warn_unknown_characters,
 )
 from mrekit.encoder.serialization import is_export, load_model, read_manifest, save_model
+from mrekit.encoder.thresholds import tune_thresholds
 from mrekit.encoder.training import EncoderHooks
 from mrekit.encoder.windows import check_long_texts
 from mrekit.errors import MrekitError, warn
@@ -505,20 +506,3 @@ class MREModel(Predictor):
 def _saved_extra(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest facts that the trainer added (kept when model-best is written again)."""
     return {key: manifest[key] for key in ("training",) if key in manifest}
-
-
-def tune_thresholds(model: MREModel, dev: Sequence[Example]) -> list[float]:
-    """Per-label thresholds that maximise each label's F1 on dev (0.5 if the label is absent)."""
-    probs = model.predict_proba([ex.text for ex in dev])
-    gold = np.array([[label in ex.labels for label in model.labels_] for ex in dev])
-    grid = np.linspace(0.05, 0.95, 19)
-    thresholds = []
-    for j in range(len(model.labels_)):
-        if not gold[:, j].any():
-            thresholds.append(0.5)
-            continue
-        pred = probs[:, j][None, :] >= grid[:, None]
-        tp = (pred & gold[:, j]).sum(axis=1)
-        f1 = 2 * tp / (pred.sum(axis=1) + gold[:, j].sum())
-        thresholds.append(float(grid[int(f1.argmax())]))
-    return thresholds
