@@ -244,7 +244,7 @@ def _offsets_from_tokenizers(tokenizer: Any, text: str, max_length: int | None) 
         elif max_length is not None:
             tokenizer.enable_truncation(**saved)
     real = [not special for special in enc.special_tokens_mask]
-    offsets = without_lone_metaspace(list(enc.offsets), list(enc.tokens))
+    offsets = tokens_in_text(list(enc.offsets), list(enc.tokens), text)
     return TokenOffsets(offsets, real, list(enc.tokens), list(enc.ids), bool(enc.overflowing))
 
 
@@ -256,7 +256,7 @@ def _offsets_from_transformers(tokenizer: Any, text: str, max_length: int | None
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    offsets = without_lone_metaspace([tuple(pair) for pair in enc["offset_mapping"]], enc.tokens())
+    offsets = tokens_in_text([tuple(pair) for pair in enc["offset_mapping"]], enc.tokens(), text)
     real = [not special for special in enc["special_tokens_mask"]]
     # The Rust encoding keeps what truncation cut off even when the dict does not.
     truncated = bool(enc.encodings and enc.encodings[0].overflowing)
@@ -281,6 +281,31 @@ def without_lone_metaspace(offsets: list[tuple[int, int]], tokens: Sequence[str]
         [(0, 0), (0, 0), (0, 3), (0, 0)]
     """
     return [(a, a) if token == METASPACE else (a, b) for (a, b), token in zip(offsets, tokens, strict=True)]
+
+
+def tokens_in_text(offsets: list[tuple[int, int]], tokens: Sequence[str], text: str) -> list[tuple[int, int]]:
+    """Token offsets that cover only characters the token stands for: no lone ``▁``, no spaces.
+
+    A SentencePiece tokenizer whose pre-tokenizer is ``Metaspace`` without offset
+    trimming (multilingual-e5's ``tokenizer.json``) gives ``▁the`` in ``"play the"``
+    the offset ``(4, 8)``: the space before the word is part of the token. A span
+    ``the`` (5-8) would then be tagged as wider tokens and predicted as `` the``
+    (4-8), one character off gold. Whitespace at either edge of a token's range is
+    therefore cut off (a token of whitespace only becomes empty), and a lone ``▁``
+    is made empty (:func:`without_lone_metaspace`).
+
+    Example:
+        >>> tokens_in_text([(0, 0), (0, 4), (4, 8), (0, 0)], ["<s>", "▁play", "▁the", "</s>"], "play the")
+        [(0, 0), (0, 4), (5, 8), (0, 0)]
+    """
+    out = []
+    for a, b in without_lone_metaspace(offsets, tokens):
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        out.append((a, b))
+    return out
 
 
 def _as_offsets(offsets: TokenOffsets | Sequence[tuple[int, int]]) -> TokenOffsets:

@@ -53,6 +53,24 @@ def test_a_lone_metaspace_gets_an_empty_offset_and_is_never_part_of_a_span(sp_to
     assert decode_tags(offsets, ["O", "B-LOC", "I-LOC", "O", "O", "O"]) == [Span(0, 2, "LOC")]
 
 
+def test_sentencepiece_offsets_leave_out_the_space_before_a_word(sp_tokenizer):
+    text = "play the music"
+    raw = sp_tokenizer(text, return_offsets_mapping=True)
+    pieces = sp_tokenizer.convert_ids_to_tokens(raw["input_ids"])
+    the = pieces.index("▁the")
+    # The tokenizer's own offset of "▁the" takes in the space before it (4, not 5).
+    assert raw["offset_mapping"][the] == (4, 8)
+    offsets = token_offsets(sp_tokenizer, text)
+    assert offsets.offsets[the] == (5, 8)
+    # So an English span aligns exactly and decodes back to its own offsets, not " the music".
+    enc = encode_example(sp_tokenizer, Example(text, spans=[Span(5, 14, "ITEM")]))
+    assert enc.issues == []
+    assert decode_tags(offsets, enc.tags) == [Span(5, 14, "ITEM")]
+    from mrekit.encoder.features import featurize_texts
+
+    assert featurize_texts([text], sp_tokenizer, 32)[0].offsets == offsets.offsets
+
+
 def test_the_batched_featurizer_clears_the_marker_too(sp_tokenizer):
     from mrekit.encoder.features import featurize_texts
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mrekit.alignment import encode_example, without_lone_metaspace
+from mrekit.alignment import encode_example, tokens_in_text
 from mrekit.encoder.attributes import IGNORE, value_ids, warn_unseen_values
 from mrekit.encoder.pairs import PairSpace, pair_targets, pair_tensors
 from mrekit.errors import warn
@@ -179,7 +179,7 @@ def featurize_texts(texts: Sequence[str], tokenizer, max_length: int, *, truncat
     for i, ids in enumerate(enc["input_ids"]):
         real = [not special for special in enc["special_tokens_mask"][i]]
         truncated = bool(enc.encodings[i].overflowing)
-        offsets = without_lone_metaspace([tuple(o) for o in enc["offset_mapping"][i]], enc.encodings[i].tokens)
+        offsets = tokens_in_text([tuple(o) for o in enc["offset_mapping"][i]], enc.encodings[i].tokens, texts[i])
         out.append(Features(ids, offsets, real, None, None, truncated))
     return out
 
