@@ -8,7 +8,7 @@ import pytest
 
 import mrekit
 from mrekit import MrekitError
-from mrekit.encoder.inference import _snap_to_words
+from mrekit.encoder.inference import _snap_to_words, span_characters
 from mrekit.encoder.model import MREModel
 from mrekit.trainer import TrainingArguments
 
@@ -126,6 +126,16 @@ def test_consistency_report_and_enforce(trained):
         model.model_.config.consistency = None
     assert reported.spans and reported.meta["inconsistent_spans"] == list(range(len(reported.spans)))
     assert enforced.spans == [] and "inconsistent_spans" not in enforced.meta
+
+
+def test_a_predicted_span_never_starts_on_a_space_and_is_never_empty():
+    # Token offsets (47, 50) "▁sri", (50, 50) lone "▁", (51, 56) "lanka": a span from the marker.
+    text = "i want to book a restaurant in sri lanka"
+    assert span_characters(text, 35, 35) is None
+    assert span_characters(text, 35, 40) == (35, 40)
+    assert span_characters("in sri lanka", 6, 12) == (7, 12)
+    assert span_characters("in sri lanka ", 7, 13) == (7, 12)
+    assert span_characters("東京都に住む", 0, 2) == (0, 2)
 
 
 def test_snap_to_words_only_in_spaced_scripts():

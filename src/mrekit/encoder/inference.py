@@ -313,7 +313,10 @@ class _Decoder:
         if "span_attr_logits" in arrays:
             pooled = pool_token_range(arrays["span_attr_logits"], mask, rows, first, last + 1)
         for k, (row, s, e, kind, score) in enumerate(found):
-            s, e = _snap_to_words(texts[batch_ids[row]], s, e)
+            chars = span_characters(texts[batch_ids[row]], s, e)
+            if chars is None:  # tagged on a lone SentencePiece marker only: no character to return
+                continue
+            s, e = chars
             span = Span(s, e, self.types[kind], score=round(score, 4))
             if pooled is not None:
                 allowed = self.allowed_values.get(span.label)
@@ -445,6 +448,26 @@ def _text_labels(probs: np.ndarray, config: JointConfig) -> tuple[list[str], dic
         chosen = [config.text_labels[i] for i in np.flatnonzero(probs[: len(thresholds)] >= thresholds)]
         return chosen, scores
     return [config.text_labels[int(probs.argmax())]], scores
+
+
+def span_characters(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The characters of a predicted span: whitespace at its edges cut off, whole words; ``None`` if empty.
+
+    A span whose first token is a lone ``▁`` (an empty offset just before the next
+    word, as in ``▁sri`` ``▁`` ``lanka``) would start on the space; one of such a marker
+    alone would be empty.
+
+    Example:
+        >>> span_characters("in sri lanka", 6, 12), span_characters("in sri lanka", 6, 6)
+        ((7, 12), None)
+    """
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start >= end:
+        return None
+    return _snap_to_words(text, start, end)
 
 
 def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
