@@ -4,6 +4,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mrekit
@@ -262,3 +263,36 @@ def test_multi_label_thresholds_are_saved_in_model_best_and_its_onnx_export(tiny
     loaded.export()
     onnx = mrekit.load(folder, backend="onnx")
     assert [r.labels for r in onnx.predict(texts)] == expected
+
+
+def test_two_subword_spans_of_one_word_come_back_as_one_span(trained):
+    from mrekit.encoder.features import featurize_texts
+    from mrekit.encoder.inference import predict_examples
+    from mrekit.encoder.onnx import TorchBackend
+
+    model, _ = trained
+    module, tok = model._fitted(), model.tokenizer_
+    text = "play unbelievably"
+    offsets = featurize_texts([text], tok, 64)[0].offsets
+    # Two tokens of the word "unbelievably" (5-17), one right after the other.
+    first = next(i for i, (a, b) in enumerate(offsets) if a == 5 and b < 17)
+    assert offsets[first + 1][0] == offsets[first][1]
+    tags = module.config.tags
+    sure, unsure = [t for t in tags if t.startswith("B-")][:2]
+
+    class Crafted(TorchBackend):
+        def scores(self, batch):
+            arrays = list(super().scores(batch))
+            at = module.config.outputs.index("tag_scores")
+            scores = np.full_like(arrays[at], -10.0)
+            scores[..., tags.index("O")] = 10.0
+            scores[0, first, :] = -10.0
+            scores[0, first, tags.index(sure)] = 10.0
+            scores[0, first + 1, :] = -10.0
+            scores[0, first + 1, tags.index(unsure)] = 3.0
+            arrays[at] = scores
+            return tuple(arrays)
+
+    [example] = predict_examples(module, tok, [text], backend=Crafted(module))
+    # Both subword spans snap to the whole word: one span, the surer label.
+    assert [(s.start, s.end, s.label) for s in example.spans] == [(5, 17, sure[2:])]

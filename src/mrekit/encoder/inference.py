@@ -322,8 +322,14 @@ class _Decoder:
                 allowed = self.allowed_values.get(span.label)
                 values = decode_values(pooled[k], self.config.span_attrs, allowed)
                 span = with_attrs(span, *values, self.config.attr_consistency)
-            per_row[row].append(span)
-            span_tokens[row].append((int(first[k]), int(last[k]) + 1, span_type[span.label]))
+            tokens = (int(first[k]), int(last[k]) + 1, span_type[span.label])
+            same = _same_characters(per_row[row], span)
+            if same is None:
+                per_row[row].append(span)
+                span_tokens[row].append(tokens)
+            elif (span.score or 0.0) > (per_row[row][same].score or 0.0):
+                # Two subword spans of one word snap to the same characters: the surer one stays.
+                per_row[row][same], span_tokens[row][same] = span, tokens
         word_level = "word" in self.config.levels
         text_probs = self.calibrated(text_probs)  # calibrated text probabilities (mrekit calibrate); same argmax
         out = []
@@ -448,6 +454,11 @@ def _text_labels(probs: np.ndarray, config: JointConfig) -> tuple[list[str], dic
         chosen = [config.text_labels[i] for i in np.flatnonzero(probs[: len(thresholds)] >= thresholds)]
         return chosen, scores
     return [config.text_labels[int(probs.argmax())]], scores
+
+
+def _same_characters(spans: list[Span], span: Span) -> int | None:
+    """Index of the span in ``spans`` with the same characters as ``span``, if any."""
+    return next((i for i, other in enumerate(spans) if (other.start, other.end) == (span.start, span.end)), None)
 
 
 def span_characters(text: str, start: int, end: int) -> tuple[int, int] | None:
