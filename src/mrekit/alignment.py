@@ -298,14 +298,21 @@ def tokens_in_text(offsets: list[tuple[int, int]], tokens: Sequence[str], text: 
         >>> tokens_in_text([(0, 0), (0, 4), (4, 8), (0, 0)], ["<s>", "▁play", "▁the", "</s>"], "play the")
         [(0, 0), (0, 4), (5, 8), (0, 0)]
     """
-    out = []
-    for a, b in without_lone_metaspace(offsets, tokens):
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        out.append((a, b))
-    return out
+    return [strip_space(text, a, b) for a, b in without_lone_metaspace(offsets, tokens)]
+
+
+def strip_space(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start``-``end`` without the whitespace at its edges (empty, at ``end``, if all whitespace).
+
+    Example:
+        >>> strip_space("play the", 4, 8), strip_space("a  b", 1, 3)
+        ((5, 8), (3, 3))
+    """
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def _as_offsets(offsets: TokenOffsets | Sequence[tuple[int, int]]) -> TokenOffsets:

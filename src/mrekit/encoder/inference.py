@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mrekit.alignment import char_spans_to_token_spans
+from mrekit.alignment import char_spans_to_token_spans, strip_space
 from mrekit.encoder.attributes import decode_values, inconsistent_attrs, pool_token_range, with_attrs
 from mrekit.encoder.features import LabelSpace, collate, featurize_texts
 from mrekit.encoder.joint import JointConfig, JointModel
@@ -472,10 +472,7 @@ def span_characters(text: str, start: int, end: int) -> tuple[int, int] | None:
         >>> span_characters("in sri lanka", 6, 12), span_characters("in sri lanka", 6, 6)
         ((7, 12), None)
     """
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    start, end = strip_space(text, start, end)
     if start >= end:
         return None
     return _snap_to_words(text, start, end)
